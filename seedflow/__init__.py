@@ -1,0 +1,3 @@
+"""seedflow: plan and idempotently apply image-generation pipelines kept in git."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from seedflow.cli import entry
+
+entry()

@@ -1,0 +1,163 @@
+"""Command-line entry point: parses arguments and dispatches, nothing else.
+
+Each subcommand lives in ``seedflow/commands/<name>.py`` as a plain typed function that returns
+an exit code. ``main(argv)`` is what tests call; ``entry()`` is the console script.
+
+Exit codes: 0 ok, 1 an expected failure (one clear message), 2 usage error, 3 an unexpected
+error (traceback written to a log file, whose path is printed), 130 interrupted (^C).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from seedflow import __version__
+from seedflow.errors import SeedflowError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+PIPELINE = click.Path(dir_okay=False, path_type=Path)
+FORMATS = click.Choice(["text", "markdown", "json"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="seedflow")
+def cli() -> None:
+    """seedflow: Terraform for AI image assets.
+
+    Keep image specs in git as YAML pipelines, see exactly what a change will generate with
+    `plan`, and generate only what the lockfile does not already hold with `apply`.
+    """
+
+
+@cli.command()
+@click.argument("pipelines", nargs=-1, required=True, type=PIPELINE)
+@click.option("--max-combinations", type=click.IntRange(min=1), default=None,
+              help="Refuse assets that expand past this many combinations (default 10000, "
+                   "or the pipeline's `limits.max_combinations`).")
+def validate(pipelines: tuple[Path, ...], max_combinations: int | None) -> None:
+    """Check pipeline files: schema, templates, provider parameters, output paths.
+
+    Every error names file:line:column. Exit 0 when all are valid, 1 otherwise.
+    """
+    from seedflow.commands.validate import validate as run
+
+    _exit(run(list(pipelines), max_combinations=max_combinations))
+
+
+@cli.command()
+@click.argument("pipeline", type=PIPELINE)
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Lockfile to diff against (default: beside the pipeline, *.lock).")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+              help="text for people, markdown for a pull-request comment, json for tools.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there is nothing to do, 2 when there is work, 1 on error.")
+@click.option("--max-combinations", type=click.IntRange(min=1), default=None,
+              help="Refuse assets that expand past this many combinations.")
+@click.option("--check-hashes", is_flag=True,
+              help="Hash every locked output (slower) instead of checking presence and size.")
+def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bool,
+         max_combinations: int | None, check_hashes: bool) -> None:
+    """Show what `apply` would do, without doing it (read-only)."""
+    from seedflow.commands.plan import plan as run
+
+    _exit(run(pipeline, lock_path=lock_path, fmt=fmt, detailed_exitcode=detailed_exitcode,
+              max_combinations=max_combinations, check_hashes=check_hashes))
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Fail if a derived schema is stale; write nothing.")
+@click.option("--dir", "schema_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="The schemas/ folder (default: the project's).")
+def schemas(check: bool, schema_dir: Path | None) -> None:
+    """Derive the request JSON Schemas from the provider OpenAPI specs in schemas/openapi/."""
+    from seedflow.commands.schemas import schemas as run
+
+    _exit(run(check=check, schema_dir=schema_dir))
+
+
+@cli.group()
+def sim() -> None:
+    """The embedded provider simulator (speaks the Apikley and Modellix protocols)."""
+
+
+@sim.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
+@click.option("--latency", type=float, default=2.0, show_default=True,
+              help="Median generation time per task, seconds.")
+@click.option("--rate", default="0", show_default=True,
+              help="Create rate limit as COUNT/SECONDSs (e.g. 20/10s) or 0 for none.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Fraction of generations that fail.")
+def sim_serve(host: str, port: int, latency: float, rate: str, fail_rate: float) -> None:
+    """Run the simulator as a standalone HTTP server until ^C."""
+    from seedflow.commands.sim import serve as run
+
+    _exit(run(host=host, port=port, latency=latency, rate=rate, fail_rate=fail_rate))
+
+
+def _exit(code: int) -> None:
+    raise SystemExit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run seedflow with ``argv`` and return the exit code (never raises)."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="seedflow",
+                 standalone_mode=False)
+    except SystemExit as exc:
+        return _code(exc.code)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except SeedflowError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except Exception:  # a bug: keep the traceback out of the user's face, but keep it
+        log = _write_crash_log()
+        click.echo(f"error: seedflow hit an unexpected error (a bug). The traceback is in {log}."
+                   " Please include it when you report the problem.", err=True)
+        return EXIT_BUG
+    return EXIT_OK
+
+
+def _code(code: object) -> int:
+    if code is None:
+        return EXIT_OK
+    return code if isinstance(code, int) else EXIT_FAILED
+
+
+def _write_crash_log() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seedflow"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        base = Path(tempfile.gettempdir())
+    log = base / "crash.log"
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"seedflow {__version__} {' '.join(sys.argv)}\n{traceback.format_exc()}\n")
+    return log
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

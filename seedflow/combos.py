@@ -1,0 +1,230 @@
+"""Pipeline → combinations: one provider task each, with its request, identity and outputs.
+
+Pure: no I/O. Templates are rendered in the sandbox, neutral parameters mapped to the native
+request and checked, outputs confined to ``output_dir``, addresses and output paths checked for
+collisions. Every problem points at the YAML node that caused it; a file's problems are
+reported together.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from seedflow.errors import SpecError, SpecErrors
+from seedflow.fingerprint import fingerprint
+from seedflow.matrix import count, expand
+from seedflow.providers.native import Problem, overlay
+from seedflow.spec.model import Asset, Pipeline
+from seedflow.spec.yamlpos import PathKey
+from seedflow.templates import Template, TemplateProblem
+
+MAX_ERRORS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Combination:
+    asset: str
+    address: str
+    provider: str
+    vars: Mapping[str, Any]          # the matrix values of this combination
+    request: Mapping[str, Any]       # the native request body
+    fingerprint: str
+    outputs: tuple[str, ...]         # relative to the pipeline's folder, POSIX separators
+    unsent: Mapping[str, Any]        # identity the provider cannot take (e.g. a Modellix seed)
+
+
+class _Errors:
+    """Collects problems, one per place and message, up to a readable number."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.positions = pipeline.positions
+        self.seen: dict[tuple[PathKey, str], SpecError] = {}
+        self.dropped = 0
+
+    def add(self, path: PathKey, message: str) -> None:
+        key = (path, message)
+        if key in self.seen:
+            return
+        if len(self.seen) >= MAX_ERRORS:
+            self.dropped += 1
+            return
+        self.seen[key] = SpecError(self.positions.at(path), message)
+
+    def raise_if_any(self) -> None:
+        errors = list(self.seen.values())
+        if self.dropped:
+            errors.append(SpecError(None, f"... and {self.dropped} more problems like these"))
+        if errors:
+            raise SpecErrors(errors)
+
+
+def resolve(pipeline: Pipeline, *, max_combinations: int | None = None) -> list[Combination]:
+    """Every combination of every asset, in pipeline order, or SpecErrors."""
+    errors = _Errors(pipeline)
+    limit = max_combinations or pipeline.max_combinations
+    combos: list[Combination] = []
+    for asset in pipeline.assets:
+        total = count(asset.matrix)
+        if total > limit:
+            errors.add((*asset.path, "matrix"),
+                       f"asset `{asset.name}` expands to {total:,} combinations, more than the "
+                       f"limit of {limit:,}; shrink the matrix or raise `limits.max_combinations`"
+                       " (or --max-combinations)")
+            continue
+        combos.extend(_asset_combos(pipeline, asset, errors))
+    errors.raise_if_any()
+    _check_collisions(pipeline, combos, errors)
+    errors.raise_if_any()
+    return combos
+
+
+def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:
+    mapping = asset.provider.mapping
+    prompts = _Memo(asset.prompt)
+    needs_index = "index" in asset.output.names
+    for values in expand(asset.matrix):
+        params = overlay(asset.params, values)
+        context = {**pipeline.vars, **params, **values, "asset": asset.name}
+        try:
+            prompt = prompts.render(context)
+        except TemplateProblem as exc:
+            errors.add((*asset.path, "prompt"), f"prompt: {exc}")
+            continue
+        body, problems = mapping.build(prompt, params, asset.extras)
+        for problem in problems:
+            errors.add(_problem_path(asset, values, problem), problem.message)
+        images = params.get("images", 1)
+        if images > 1 and not needs_index:
+            errors.add((*asset.path, "output"), f"output: {images} images per task need "
+                       "`{{ index }}` in the output template, or they would overwrite each other")
+            continue
+        outputs = _outputs(pipeline, asset, context, images, errors)
+        if problems or outputs is None:
+            continue
+        unsent = {"seed": params["seed"]} if "seed" in params and not mapping.sends_seed else {}
+        yield Combination(
+            asset=asset.name, address=address(asset.name, values), provider=asset.provider.name,
+            vars=values, request=body,
+            fingerprint=fingerprint(asset.provider.name, mapping.model, body, unsent),
+            outputs=outputs, unsent=unsent)
+
+
+class _Memo:
+    """Renders a template once per distinct set of the values it reads.
+
+    Matrix values are shared objects, so their identities make a cheap, exact cache key.
+    """
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        self.names = tuple(sorted(template.names))
+        self.cache: dict[tuple[int, ...], str] = {}
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        key = tuple(id(context.get(name, _Memo)) for name in self.names)
+        text = self.cache.get(key)
+        if text is None:
+            text = self.cache[key] = self.template.render(context)
+        return text
+
+
+def _problem_path(asset: Asset, values: Mapping[str, Any], problem: Problem) -> PathKey:
+    if problem.param == "prompt":
+        return (*asset.path, "prompt")
+    if problem.param.startswith("extra:"):
+        key = problem.param.removeprefix("extra:")
+        return asset.extra_paths.get(key, (*asset.path, asset.provider.protocol))
+    if problem.param in values:
+        return asset.value_path(problem.param, values[problem.param])
+    return asset.param_paths.get(problem.param, asset.path)
+
+
+def _outputs(pipeline: Pipeline, asset: Asset, context: Mapping[str, Any], images: int,
+             errors: _Errors) -> tuple[str, ...] | None:
+    paths = []
+    for index in range(1, images + 1):
+        try:
+            rendered = asset.output.render({**context, "index": index})
+        except TemplateProblem as exc:
+            errors.add((*asset.path, "output"), f"output: {exc}")
+            return None
+        problem = path_problem(rendered)
+        if problem:
+            errors.add((*asset.path, "output"), f"output renders {rendered!r}: {problem}")
+            return None
+        paths.append(_relative(pipeline, rendered))
+    return tuple(paths)
+
+
+def path_problem(rendered: str) -> str | None:
+    """Why a rendered output path may not be used, or None. Paths stay inside output_dir."""
+    if not rendered.strip():
+        return "an empty path"
+    if "\x00" in rendered or "\\" in rendered:
+        return "backslashes and NUL characters are not allowed in paths; use `/`"
+    if rendered.startswith("/") or (len(rendered) > 1 and rendered[1] == ":"):
+        return "an absolute path; outputs must be relative to output_dir"
+    if ".." in rendered.split("/"):
+        return "`..` would escape output_dir; outputs must stay inside it"
+    if posixpath.normpath(rendered) in (".", ""):
+        return "not a file path"
+    return None
+
+
+def _relative(pipeline: Pipeline, rendered: str) -> str:
+    target = os.path.join(pipeline.output_dir, posixpath.normpath(rendered))
+    return os.path.relpath(target, pipeline.folder.absolute()).replace(os.sep, "/")
+
+
+def address(asset: str, values: Mapping[str, Any]) -> str:
+    """``product-shots[product.id=mug, aspect=1:1, seed=11]`` — readable, unique per asset."""
+    if not values:
+        return asset
+    parts = [part for key, value in values.items() for part in _address_parts(key, value)]
+    return f"{asset}[{', '.join(parts)}]"
+
+
+def _address_parts(key: str, value: Any) -> list[str]:
+    if isinstance(value, Mapping):
+        for label in ("id", "name"):
+            if label in value:
+                return [f"{key}.{label}={_scalar(value[label])}"]
+        return [f"{key}.{k}={_scalar(v)}" for k, v in value.items()
+                if not isinstance(v, Mapping | list)]
+    return [f"{key}={_scalar(value)}"]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if any(c in text for c in ",=[]") or text != text.strip():
+        return repr(text)
+    return text
+
+
+def _check_collisions(pipeline: Pipeline, combos: list[Combination], errors: _Errors) -> None:
+    assets = {a.name: a for a in pipeline.assets}
+    by_path: dict[str, str] = {}
+    by_address: dict[str, Combination] = {}
+    by_fingerprint: dict[str, str] = {}
+    for combo in combos:
+        where = (*assets[combo.asset].path, "output")
+        if combo.address in by_address:
+            errors.add((*assets[combo.asset].path, "matrix"),
+                       f"two combinations share the address {combo.address}; give mapping "
+                       "values a distinct `id`")
+        by_address[combo.address] = combo
+        other = by_fingerprint.setdefault(combo.fingerprint, combo.address)
+        if other != combo.address:
+            errors.add(where, f"{combo.address} and {other} send the identical request, so "
+                       "they would be the same image; change the prompt, a parameter or the seed")
+        for out in combo.outputs:
+            first = by_path.setdefault(out, combo.address)
+            if first != combo.address:
+                errors.add(where, f"output path {out} is written by both {first} and "
+                           f"{combo.address}; make the output template use the axes that differ")

@@ -1,0 +1,29 @@
+"""Identity of a combination: what is sent, never where the result is written.
+
+The fingerprint hashes the canonical native request (provider, model, body without the
+callback URL) plus any identity that is not sent (a seed the provider cannot take). Output
+paths are deliberately absent: renaming an asset or moving its outputs must never cost money.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+NOT_IDENTITY = ("callBackUrl",)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(provider: str, model: str, request: Mapping[str, Any],
+                unsent: Mapping[str, Any]) -> str:
+    """A 128-bit hex digest, stable across runs, machines and YAML key order."""
+    body = {k: v for k, v in request.items() if k not in NOT_IDENTITY}
+    identity = {"provider": provider, "model": model, "request": body}
+    if unsent:
+        identity["unsent"] = dict(unsent)
+    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:32]

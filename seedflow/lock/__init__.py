@@ -1,0 +1,1 @@
+"""The lockfile: what has been generated, so nothing is paid for twice."""

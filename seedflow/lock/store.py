@@ -1,0 +1,256 @@
+"""Reading and writing lockfiles: the only code that touches them on disk.
+
+Progress is written as an append-only journal (``<lock>.journal``, one JSON line per event,
+fsync'd) and folded into the lockfile by :meth:`LockWriter.compact` (temp file, fsync,
+``os.replace``, fsync of the folder, then the journal is removed). Appending costs the same
+whatever the lock's size; a crash at any point leaves a lockfile that loads: either the old one
+plus a journal to replay, or the new one (replaying the old journal over it changes nothing).
+
+One writer per lockfile at a time: :class:`LockWriter` holds an OS lock (``flock``) on
+``<lock>.lck`` and writes who holds it there, so a second ``apply`` can say so.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seedflow import __version__
+from seedflow.errors import LockError
+from seedflow.lock.model import (
+    FORMAT_VERSION,
+    HEADER_KEY,
+    EntryFormatError,
+    LockEntry,
+    entry_from_json,
+    header_line,
+    sort_key,
+)
+
+CONFLICT_MARKERS = ("<<<<<<<", "=======", ">>>>>>>", "|||||||")
+
+
+@dataclass
+class Lock:
+    """A lockfile's entries by fingerprint, with any journal already replayed."""
+
+    path: Path
+    entries: dict[str, LockEntry] = field(default_factory=dict)
+    journal_events: int = 0
+
+    def get(self, fingerprint: str) -> LockEntry | None:
+        return self.entries.get(fingerprint)
+
+
+def journal_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".journal")
+
+
+def read_lock(path: Path) -> Lock:
+    """Load a lockfile and replay its journal; a missing lockfile is an empty lock."""
+    lock = Lock(path)
+    if path.exists():
+        lock.entries = parse_lock(_read_text(path), str(path))
+    journal = journal_path(path)
+    if journal.exists():
+        lock.journal_events = _replay(_read_text(journal), str(journal), lock.entries)
+    return lock
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LockError(f"{path} is not UTF-8 text: the lockfile is corrupt. Restore it from "
+                        "git (`git checkout -- FILE`) rather than deleting it") from None
+    except OSError as exc:
+        raise LockError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def parse_lock(text: str, name: str) -> dict[str, LockEntry]:
+    """Parse lockfile text; every way it can be wrong is a LockError naming the line."""
+    lines = text.splitlines()
+    _check_conflicts(lines, name)
+    if not lines:
+        raise LockError(f"{name} is empty. A lockfile always has a header line; restore it from "
+                        "git, or delete it only if you mean to regenerate everything (paid)")
+    _check_header(lines[0], name)
+    entries: dict[str, LockEntry] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        entry = _parse_entry(line, name, number)
+        if entry.fingerprint in entries:
+            raise LockError(f"{name}:{number}: fingerprint {entry.fingerprint} appears twice; "
+                            "run `seedflow lock merge` on the file to repair it")
+        entries[entry.fingerprint] = entry
+    return entries
+
+
+def _check_conflicts(lines: list[str], name: str) -> None:
+    for number, line in enumerate(lines, start=1):
+        if line.startswith(CONFLICT_MARKERS):
+            raise LockError(
+                f"{name}:{number}: the lockfile has git merge conflict markers. Resolve it with "
+                f"`seedflow lock merge` (see docs/ci.md for the merge driver that avoids this), "
+                "then run plan again")
+
+
+def _check_header(line: str, name: str) -> None:
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or HEADER_KEY not in header:
+        raise LockError(f"{name}:1: not a seedflow lockfile (no `{HEADER_KEY}` header). "
+                        "Is --lock pointing at the right file?")
+    version = header[HEADER_KEY]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise LockError(f"{name}:1: lockfile format {version} was written by a newer seedflow "
+                        f"(this one reads format {FORMAT_VERSION}); upgrade seedflow")
+    if version < 1:
+        raise LockError(f"{name}:1: unknown lockfile format {version!r}")
+
+
+def _parse_entry(line: str, name: str, number: int) -> LockEntry:
+    try:
+        return entry_from_json(json.loads(line))
+    except json.JSONDecodeError as exc:
+        raise LockError(f"{name}:{number}: not valid JSON ({exc.msg}); the lockfile is corrupt. "
+                        "Restore it from git rather than deleting it") from None
+    except EntryFormatError as exc:
+        raise LockError(f"{name}:{number}: invalid entry: {exc}") from None
+
+
+def _replay(text: str, name: str, entries: dict[str, LockEntry]) -> int:
+    lines = text.split("\n")
+    torn = lines.pop()  # text after the last newline: a write cut short by a crash
+    events = 0
+    for number, line in enumerate(lines, start=1):
+        try:
+            event = json.loads(line)
+            _apply_event(event, entries)
+        except (json.JSONDecodeError, EntryFormatError, KeyError, TypeError) as exc:
+            raise LockError(f"{name}:{number}: unreadable journal event ({exc}); the journal "
+                            "is corrupt. Move it aside and run `seedflow plan` to see what is "
+                            "lost") from None
+        events += 1
+    del torn  # never acknowledged as durable, so never acted upon
+    return events
+
+
+def _apply_event(event: dict[str, object], entries: dict[str, LockEntry]) -> None:
+    if "put" in event:
+        entry = entry_from_json(event["put"])
+        entries[entry.fingerprint] = entry
+    elif "drop" in event:
+        entries.pop(str(event["drop"]), None)
+    else:
+        raise KeyError("put or drop")
+
+
+def lock_text(entries: Iterable[LockEntry]) -> str:
+    lines = [header_line(__version__)]
+    lines += [e.line() for e in sorted(entries, key=sort_key)]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``: temp file in the same folder, fsync, rename, fsync dir."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LockWriter:
+    """Exclusive writer of one lockfile: journal appends and compaction."""
+
+    def __init__(self, lock: Lock) -> None:
+        self.lock = lock
+        self._guard = _acquire(lock.path)
+        self._journal = open(journal_path(lock.path), "a", encoding="utf-8")  # noqa: SIM115
+
+    def append(self, entries: Iterable[LockEntry]) -> None:
+        """Make these entry states durable (one fsync for the whole batch)."""
+        lines = []
+        for entry in entries:
+            self.lock.entries[entry.fingerprint] = entry
+            lines.append(json.dumps({"put": entry.to_json()}, ensure_ascii=False,
+                                    separators=(",", ":")))
+        self._write(lines)
+
+    def drop(self, fingerprints: Iterable[str]) -> None:
+        lines = []
+        for fingerprint in fingerprints:
+            self.lock.entries.pop(fingerprint, None)
+            lines.append(json.dumps({"drop": fingerprint}))
+        self._write(lines)
+
+    def _write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        self._journal.write("\n".join(lines) + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+        self.lock.journal_events += len(lines)
+
+    def compact(self) -> None:
+        """Fold the journal into the lockfile (atomically), then start a new journal."""
+        write_atomic(self.lock.path, lock_text(self.lock.entries.values()))
+        self._journal.truncate(0)
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+        self.lock.journal_events = 0
+
+    def close(self) -> None:
+        self._journal.close()
+        if journal_path(self.lock.path).stat().st_size == 0:
+            journal_path(self.lock.path).unlink()
+        os.close(self._guard)
+
+    def __enter__(self) -> LockWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _acquire(lock_path: Path) -> int:
+    guard = lock_path.with_name(lock_path.name + ".lck")
+    fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise LockError(f"{lock_path} is in use by {holder}. Wait for it to finish (one apply "
+                        "per lockfile at a time)") from None
+    os.ftruncate(fd, 0)
+    who = (f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:3])}, since "
+           f"{time.strftime('%Y-%m-%d %H:%M:%S')})")
+    os.pwrite(fd, who.encode(), 0)
+    return fd

@@ -1,0 +1,1 @@
+"""Apikley (kie.ai API family): Seedream v4 text-to-image."""

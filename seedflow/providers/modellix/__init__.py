@@ -1,0 +1,1 @@
+"""Modellix: ByteDance Seedream 4.0 text-to-image."""

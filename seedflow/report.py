@@ -1,0 +1,157 @@
+"""Rendering a plan: ``text`` for people, ``markdown`` for pull requests, ``json`` for tools."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seedflow.plan import Action, Plan, PlanItem
+from seedflow.project import Project
+
+SYMBOLS = {Action.CREATE: "+", Action.RESUME: "~", Action.RESTORE: "↻",
+           Action.RELINK: "→", Action.ORPHAN: "-", Action.UNCHANGED: " "}
+COLOURS = {Action.CREATE: "green", Action.RESUME: "yellow", Action.RESTORE: "cyan",
+           Action.RELINK: "cyan", Action.ORPHAN: "red", Action.UNCHANGED: "white"}
+MARKDOWN_ROWS = 200
+
+
+def use_colour(stream_is_tty: bool) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return stream_is_tty and not os.environ.get("NO_COLOR")
+
+
+def display_path(project: Project, path: str) -> str:
+    """A lock/spec path (relative to the pipeline folder) relative to the current directory."""
+    return os.path.relpath(project.pipeline.folder / path).replace(os.sep, "/")
+
+
+def item_outputs(project: Project, item: PlanItem) -> list[str]:
+    if item.combination:
+        paths: list[str] = list(item.combination.outputs)
+    else:
+        paths = [image.path for image in item.entry.images] if item.entry else []
+    return [display_path(project, p) for p in paths]
+
+
+def unsent_notes(plan: Plan) -> list[str]:
+    """One plain sentence per asset whose seeds cannot be sent to its provider."""
+    assets: Counter[tuple[str, str]] = Counter()
+    for item in plan.items:
+        if item.combination and item.combination.unsent and item.action != Action.ORPHAN:
+            assets[(item.combination.asset, item.combination.provider)] += 1
+    return [f"asset `{asset}`: {provider} has no seed field for Seedream 4.0, so seeds are not "
+            f"sent; they still make {n} distinct combinations (images may differ only by chance)"
+            for (asset, provider), n in assets.items()]
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary
+    return (f"{s['create']} to create (paid), {s['resume']} to resume, {s['restore']} to restore, "
+            f"{s['relink']} to relink, {s['orphan']} orphaned, {s['unchanged']} unchanged.")
+
+
+def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
+    lock = project.lock
+    state = "" if lock.path.exists() else " (new)"
+    yield f"Pipeline {project.pipeline.path} · lock {lock.path}{state}"
+    yield ""
+    for item in plan.items:
+        if item.action == Action.UNCHANGED:
+            continue
+        head = f"  {SYMBOLS[item.action]} {item.action.value:<8} {item.address}"
+        yield click.style(head, fg=COLOURS[item.action]) if colour else head
+        yield from _text_details(project, item)
+    if not plan.has_changes:
+        yield "No changes. Every combination is generated and its files are in place."
+        yield ""
+    for note in unsent_notes(plan):
+        yield f"Note: {note}."
+    yield f"Plan: {summary_line(plan)}"
+
+
+def _text_details(project: Project, item: PlanItem) -> Iterator[str]:
+    if item.moves:
+        for move in item.moves:
+            target = display_path(project, move.target)
+            how = f"copy from {display_path(project, move.source)}" if move.source else "download"
+            yield f"      {target}  ({how})"
+    elif item.action != Action.ORPHAN:
+        for path in item_outputs(project, item):
+            yield f"      {path}"
+    if item.note:
+        yield f"      note: {item.note}"
+
+
+def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
+    yield f"### seedflow plan: `{project.pipeline.path}`"
+    yield ""
+    yield f"**{summary_line(plan)}**"
+    yield ""
+    changes = [item for item in plan.items if item.action != Action.UNCHANGED]
+    if not changes:
+        yield "No changes."
+        return
+    yield "| | action | address | provider | outputs |"
+    yield "|---|---|---|---|---|"
+    for item in changes[:MARKDOWN_ROWS]:
+        outputs = "<br>".join(f"`{p}`" for p in item_outputs(project, item))
+        provider = item.combination.provider if item.combination else (
+            item.entry.provider if item.entry else "")
+        yield (f"| {SYMBOLS[item.action]} | {item.action.value} | `{_md(item.address)}` "
+               f"| {provider} | {outputs} |")
+    if len(changes) > MARKDOWN_ROWS:
+        yield f"\n… and {len(changes) - MARKDOWN_ROWS} more changes (run `seedflow plan` locally)."
+    for note in unsent_notes(plan):
+        yield f"\n> Note: {note}."
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def plan_json(project: Project, plan: Plan) -> dict[str, Any]:
+    return {
+        "pipeline": str(project.pipeline.path),
+        "lock": str(project.lock.path),
+        "items": [_item_json(project, item) for item in plan.items],
+        "summary": plan.summary,
+        "notes": unsent_notes(plan),
+    }
+
+
+def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:
+    combo, entry = item.combination, item.entry
+    data: dict[str, Any] = {
+        "action": item.action.value,
+        "address": item.address,
+        "asset": combo.asset if combo else entry.asset if entry else None,
+        "vars": dict(combo.vars) if combo else None,
+        "provider": combo.provider if combo else entry.provider if entry else None,
+        "request": combo.request if combo else entry.request if entry else None,
+        "fingerprint": combo.fingerprint if combo else entry.fingerprint if entry else None,
+        "outputs": item_outputs(project, item),
+    }
+    if entry and entry.task_id:
+        data["task_id"] = entry.task_id
+    if item.note:
+        data["note"] = item.note
+    if item.moves:
+        data["moves"] = [{"to": display_path(project, m.target),
+                          "from": display_path(project, m.source) if m.source else None,
+                          "url": None if m.source else m.image.url} for m in item.moves]
+    return data
+
+
+def write_json(project: Project, plan: Plan, stream: Any) -> None:
+    json.dump(plan_json(project, plan), stream, ensure_ascii=False, indent=1)
+    stream.write("\n")
+
+
+def relative(path: Path) -> str:
+    return os.path.relpath(path).replace(os.sep, "/")

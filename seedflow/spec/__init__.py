@@ -1,0 +1,1 @@
+"""Pipeline files: YAML with positions → validated, immutable spec records."""

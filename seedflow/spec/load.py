@@ -1,0 +1,187 @@
+"""Reading a pipeline file: YAML → schema check → immutable :class:`Pipeline`.
+
+Every problem is a :class:`SpecError` at the file, line and column of the node to change; a
+file's problems are reported together (:class:`SpecErrors`). Nothing here touches the disk
+beyond reading the one file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from seedflow.errors import Location, SpecError, SpecErrors
+from seedflow.matrix import Matrix
+from seedflow.providers import PROTOCOLS, PROVIDERS
+from seedflow.providers.native import NEUTRAL, overlay
+from seedflow.spec.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline
+from seedflow.spec.schema import RESERVED_AXES, pipeline_schema
+from seedflow.spec.yamlpos import PathKey, Positions, load_yaml
+from seedflow.templates import Template, TemplateProblem
+
+MAX_FILE_BYTES = 5 * 2**20
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Load and check one pipeline file, or raise SpecErrors listing everything wrong."""
+    text = _read(path)
+    data, positions = load_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise SpecError(Location(str(path), 1, 1), "a pipeline must be a YAML mapping with "
+                        "`version: 1` and `assets:`; see `seedflow init` for a starter")
+    errors = _schema_errors(data, positions)
+    if errors:
+        raise SpecErrors(errors)
+    return _build(path, data, positions)
+
+
+def _read(path: Path) -> str:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise SpecError(Location(str(path), 1, 1), "file is larger than 5 MiB; is it a "
+                            "pipeline?")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(None, f"{path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise SpecError(None, f"{path}: is a folder; name a pipeline .yaml file") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(Location(str(path), 1, 1), f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise SpecError(None, f"{path}: cannot read it ({exc.strerror})") from None
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(pipeline_schema())
+
+
+def _schema_errors(data: Any, positions: Positions) -> list[SpecError]:
+    errors = []
+    for error in _validator().iter_errors(data):
+        errors.extend(_explain(error, positions))
+    return errors
+
+
+def _explain(error: jsonschema.ValidationError, positions: Positions) -> list[SpecError]:
+    path: PathKey = tuple(error.absolute_path)
+    where = _dotted(path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        return [_unknown_key(positions, path, key, allowed)
+                for key in error.instance if key not in allowed]
+    if error.validator == "propertyNames":
+        return [SpecError(positions.at(path), f"{where}: invalid name: {error.message}")]
+    if error.validator == "required":
+        return [SpecError(positions.at(path), f"{where}: {error.message}")]
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        error = error.context[0]
+    return [SpecError(positions.at(path), f"{where}: {_message(error)}")]
+
+
+def _unknown_key(positions: Positions, path: PathKey, key: str,
+                 allowed: list[str]) -> SpecError:
+    hint = difflib.get_close_matches(str(key), allowed, n=1)
+    suggestion = f"did you mean `{hint[0]}`?" if hint else f"allowed: {', '.join(allowed)}"
+    return SpecError(positions.at((*path, key), key=True),
+                     f"unknown key `{key}` in {_dotted(path)} ({suggestion})")
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"{error.instance!r} is not allowed; use one of: {allowed}"
+    if error.validator == "const":
+        return (f"{error.instance!r} is not supported; this seedflow reads version "
+                f"{error.validator_value}")
+    return error.message
+
+
+def _dotted(path: PathKey) -> str:
+    return ".".join(str(p) for p in path) or "the top level"
+
+
+def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
+    folder = path.parent
+    output_dir = Path(os.path.normpath(Path(folder, data.get("output_dir", ".")).absolute()))
+    defaults = data.get("defaults", {})
+    default_provider = data.get("provider", "apikley")
+    errors: list[SpecError] = []
+    assets = []
+    for name, raw in data["assets"].items():
+        try:
+            assets.append(_asset(name, raw, defaults, default_provider, positions))
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise SpecErrors(errors)
+    limits = data.get("limits", {})
+    return Pipeline(path=path, folder=folder, output_dir=output_dir, vars=data.get("vars", {}),
+                    assets=tuple(assets), positions=positions,
+                    max_combinations=limits.get("max_combinations", DEFAULT_MAX_COMBINATIONS),
+                    budget=Budget(**data.get("budget", {})))
+
+
+def _asset(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any],
+           default_provider: str, positions: Positions) -> Asset:
+    base: PathKey = ("assets", name)
+    provider = PROVIDERS[raw.get("provider", default_provider)]
+    errors = [SpecError(positions.at((*base, p), key=True),
+                        f"`{p}` options given, but asset `{name}` uses provider "
+                        f"`{provider.name}` ({provider.protocol} protocol); remove them or "
+                        "change the provider")
+              for p in PROTOCOLS if p in raw and p != provider.protocol]
+    templates = {}
+    for key in ("prompt", "output"):
+        try:
+            templates[key] = Template(raw[key])
+        except TemplateProblem as exc:
+            errors.append(SpecError(positions.at((*base, key)), f"{key}: {exc}"))
+    matrix = _matrix(raw.get("matrix", {}), (*base, "matrix"), positions, errors)
+    if errors:
+        raise SpecErrors(errors)
+    params = overlay(defaults, raw)
+    _, param_paths = _layered(defaults, raw, NEUTRAL, base)
+    extras, extra_paths = _layered(defaults.get(provider.protocol, {}),
+                                   raw.get(provider.protocol, {}), None,
+                                   (*base, provider.protocol),
+                                   ("defaults", provider.protocol))
+    return Asset(name=name, provider=provider, prompt=templates["prompt"],
+                 output=templates["output"], params=params, param_paths=param_paths,
+                 extras=extras, extra_paths=extra_paths, matrix=matrix)
+
+
+def _layered(lower: Mapping[str, Any], upper: Mapping[str, Any], keys: tuple[str, ...] | None,
+             upper_path: PathKey, lower_path: PathKey = ("defaults",),
+             ) -> tuple[dict[str, Any], dict[str, PathKey]]:
+    values: dict[str, Any] = {}
+    paths: dict[str, PathKey] = {}
+    for layer, where in ((lower, lower_path), (upper, upper_path)):
+        for key, value in layer.items():
+            if keys is None or key in keys:
+                values[key], paths[key] = value, (*where, key)
+    return values, paths
+
+
+def _matrix(raw: Mapping[str, Any], path: PathKey, positions: Positions,
+            errors: list[SpecError]) -> Matrix:
+    axes = tuple((k, tuple(v)) for k, v in raw.items() if k not in ("include", "exclude"))
+    names = {k for k, _ in axes}
+    for key in names & set(RESERVED_AXES):
+        errors.append(SpecError(positions.at((*path, key), key=True),
+                                f"`{key}` is reserved; name this axis something else"))
+    for i, entry in enumerate(raw.get("exclude", [])):
+        for key in entry:
+            if key not in names:
+                errors.append(SpecError(
+                    positions.at((*path, "exclude", i, key), key=True),
+                    f"exclude names `{key}`, which is not a matrix axis "
+                    f"(axes: {', '.join(sorted(names)) or 'none'})"))
+    return Matrix(axes=axes, include=tuple(raw.get("include", [])),
+                  exclude=tuple(raw.get("exclude", [])))

@@ -1,0 +1,91 @@
+"""YAML loading that remembers where every node came from.
+
+``load_yaml`` returns plain Python data plus a :class:`Positions` map from a node's path
+(``("assets", "hero", "size")``) to its line and column, so any later check can point at the
+exact place in the file. Duplicate keys are errors (YAML allows silently overwriting them, which
+in a paid spec would hide a typo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from seedflow.errors import Location, SpecError
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Positions:
+    """Where each node of a loaded document sits in its file."""
+
+    file: str
+    nodes: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: PathKey, *, key: bool = False) -> Location:
+        """The location of ``path``, or of its nearest ancestor that has one."""
+        table = self.keys if key else self.nodes
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return Location(self.file, *table[probe])
+            if probe in self.nodes:
+                return Location(self.file, *self.nodes[probe])
+            probe = probe[:-1]
+        return Location(self.file, *self.nodes.get((), (1, 1)))
+
+
+def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
+    """Parse one YAML document, keeping positions; syntax errors become SpecErrors."""
+    positions = Positions(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(where, f"invalid YAML: {problem}; fix the syntax at this place") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(Location(file, 1, 1), f"invalid YAML: {exc}") from None
+    if node is None:
+        return None, positions
+    return _Builder(positions).build(node, ()), positions
+
+
+class _Builder:
+    def __init__(self, positions: Positions) -> None:
+        self.positions = positions
+        self.constructor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.positions.nodes[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise SpecError(self.positions.at(path), f"invalid YAML value: {exc}") from None
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
+        self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node, (*path, "<key>"))
+            if not isinstance(key, Hashable) or isinstance(key, list | dict):
+                raise SpecError(self.positions.at((*path, "<key>")),
+                                "a mapping key must be a plain value")
+            child = (*path, key)
+            self.positions.keys[child] = (key_node.start_mark.line + 1,
+                                          key_node.start_mark.column + 1)
+            if key in result:
+                raise SpecError(self.positions.at(child, key=True),
+                                f"duplicate key {key!r}: each key may appear once in a mapping")
+            result[key] = self.build(value_node, child)
+        return result
