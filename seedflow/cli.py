@@ -78,6 +78,39 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
 
 
 @cli.command()
+@click.argument("pipeline", type=PIPELINE)
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Lockfile to use (default: beside the pipeline, *.lock).")
+@click.option("--yes", "-y", is_flag=True, help="Start paid work without asking.")
+@click.option("--locked", is_flag=True,
+              help="Never pay: fail if any combination needs a create; still resume, restore "
+                   "and relink (free).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="Tasks in flight per provider (default: the provider's limit, or "
+                   "SEEDFLOW_CONCURRENCY).")
+@click.option("--target", "targets", multiple=True, metavar="GLOB",
+              help="Only combinations whose address matches (repeatable), e.g. 'hero[*'.")
+@click.option("--retry-uncertain", is_flag=True,
+              help="Re-submit creates whose outcome is unknown (they may be paid twice).")
+@click.option("--recreate-expired", is_flag=True,
+              help="When a restore's recorded URL has expired, pay for a new task instead.")
+@click.option("--max-combinations", type=click.IntRange(min=1), default=None,
+              help="Refuse assets that expand past this many combinations.")
+def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
+          concurrency: int | None, targets: tuple[str, ...], retry_uncertain: bool,
+          recreate_expired: bool, max_combinations: int | None) -> None:
+    """Generate exactly what the lockfile lacks (asks before paid work on a terminal).
+
+    Exit 0 when every selected combination is done, 1 when any failed or is uncertain.
+    """
+    from seedflow.commands.apply import apply as run
+
+    _exit(run(pipeline, lock_path=lock_path, yes=yes, locked=locked, concurrency=concurrency,
+              targets=targets, retry_uncertain=retry_uncertain,
+              recreate_expired=recreate_expired, max_combinations=max_combinations))
+
+
+@cli.command()
 @click.option("--check", is_flag=True, help="Fail if a derived schema is stale; write nothing.")
 @click.option("--dir", "schema_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="The schemas/ folder (default: the project's).")

@@ -85,6 +85,8 @@ def resolve(pipeline: Pipeline, *, max_combinations: int | None = None) -> list[
 def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:
     mapping = asset.provider.mapping
     prompts = _Memo(asset.prompt)
+    root = output_root(pipeline)
+    labels: dict[tuple[str, int], list[str]] = {}
     needs_index = "index" in asset.output.names
     for values in expand(asset.matrix):
         params = overlay(asset.params, values)
@@ -102,12 +104,13 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
             errors.add((*asset.path, "output"), f"output: {images} images per task need "
                        "`{{ index }}` in the output template, or they would overwrite each other")
             continue
-        outputs = _outputs(pipeline, asset, context, images, errors)
+        outputs = _outputs(root, asset, context, images, errors)
         if problems or outputs is None:
             continue
         unsent = {"seed": params["seed"]} if "seed" in params and not mapping.sends_seed else {}
         yield Combination(
-            asset=asset.name, address=address(asset.name, values), provider=asset.provider.name,
+            asset=asset.name, address=address(asset.name, values, labels),
+            provider=asset.provider.name,
             vars=values, request=body,
             fingerprint=fingerprint(asset.provider.name, mapping.model, body, unsent),
             outputs=outputs, unsent=unsent)
@@ -143,7 +146,7 @@ def _problem_path(asset: Asset, values: Mapping[str, Any], problem: Problem) -> 
     return asset.param_paths.get(problem.param, asset.path)
 
 
-def _outputs(pipeline: Pipeline, asset: Asset, context: Mapping[str, Any], images: int,
+def _outputs(root: str, asset: Asset, context: Mapping[str, Any], images: int,
              errors: _Errors) -> tuple[str, ...] | None:
     paths = []
     for index in range(1, images + 1):
@@ -156,7 +159,8 @@ def _outputs(pipeline: Pipeline, asset: Asset, context: Mapping[str, Any], image
         if problem:
             errors.add((*asset.path, "output"), f"output renders {rendered!r}: {problem}")
             return None
-        paths.append(_relative(pipeline, rendered))
+        path = posixpath.normpath(rendered)
+        paths.append(path if root == "." else f"{root}/{path}")
     return tuple(paths)
 
 
@@ -175,16 +179,29 @@ def path_problem(rendered: str) -> str | None:
     return None
 
 
-def _relative(pipeline: Pipeline, rendered: str) -> str:
-    target = os.path.join(pipeline.output_dir, posixpath.normpath(rendered))
-    return os.path.relpath(target, pipeline.folder.absolute()).replace(os.sep, "/")
+def output_root(pipeline: Pipeline) -> str:
+    """output_dir relative to the pipeline's folder, the prefix of every stored output path."""
+    rel = os.path.relpath(pipeline.output_dir, pipeline.folder.absolute())
+    return rel.replace(os.sep, "/")
 
 
-def address(asset: str, values: Mapping[str, Any]) -> str:
-    """``product-shots[product.id=mug, aspect=1:1, seed=11]`` — readable, unique per asset."""
+def address(asset: str, values: Mapping[str, Any],
+            memo: dict[tuple[str, int], list[str]] | None = None) -> str:
+    """``product-shots[product.id=mug, aspect=1:1, seed=11]`` — readable, unique per asset.
+
+    ``memo`` caches each (axis, value object)'s label; matrix values are shared objects.
+    """
     if not values:
         return asset
-    parts = [part for key, value in values.items() for part in _address_parts(key, value)]
+    parts = []
+    for key, value in values.items():
+        if memo is None:
+            parts += _address_parts(key, value)
+            continue
+        label = memo.get((key, id(value)))
+        if label is None:
+            label = memo[(key, id(value))] = _address_parts(key, value)
+        parts += label
     return f"{asset}[{', '.join(parts)}]"
 
 

@@ -19,7 +19,8 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,12 +188,21 @@ def fsync_dir(folder: Path) -> None:
 
 
 class LockWriter:
-    """Exclusive writer of one lockfile: journal appends and compaction."""
+    """Exclusive writer of one lockfile: journal appends and compaction.
 
-    def __init__(self, lock: Lock) -> None:
-        self.lock = lock
-        self._guard = _acquire(lock.path)
-        self._journal = open(journal_path(lock.path), "a", encoding="utf-8")  # noqa: SIM115
+    The OS lock is taken *before* the lockfile is read, so what this writer sees cannot be
+    changed under it by another apply.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._guard = _acquire(path)
+        try:
+            self.lock = read_lock(path)
+        except BaseException:
+            os.close(self._guard)
+            raise
+        self._journal = open(journal_path(path), "a", encoding="utf-8")  # noqa: SIM115
+        self._batching = False
 
     def append(self, entries: Iterable[LockEntry]) -> None:
         """Make these entry states durable (one fsync for the whole batch)."""
@@ -214,9 +224,23 @@ class LockWriter:
         if not lines:
             return
         self._journal.write("\n".join(lines) + "\n")
+        self.lock.journal_events += len(lines)
+        if not self._batching:
+            self._sync()
+
+    def _sync(self) -> None:
         self._journal.flush()
         os.fsync(self._journal.fileno())
-        self.lock.journal_events += len(lines)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several appends, one fsync at the end (group commit)."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self._sync()
 
     def compact(self) -> None:
         """Fold the journal into the lockfile (atomically), then start a new journal."""

@@ -1,0 +1,121 @@
+"""``seedflow apply PIPELINE``: generate what the lock lacks, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from seedflow.combos import resolve
+from seedflow.errors import SeedflowError
+from seedflow.executor import Executor, Outcome, Settings, select
+from seedflow.lock.store import LockWriter
+from seedflow.outputs import hash_check
+from seedflow.plan import Action, PlanItem, make_plan
+from seedflow.progress import LiveProgress, PlainLog
+from seedflow.providers import PROVIDERS
+from seedflow.recorder import Recorder
+from seedflow.report import summary_line
+from seedflow.runtime import check_keys, download_client, open_clients, settings_from_env
+from seedflow.spec.load import load_pipeline
+
+LISTED = 20
+
+
+def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
+          locked: bool = False, concurrency: int | None = None,
+          targets: tuple[str, ...] = (), retry_uncertain: bool = False,
+          recreate_expired: bool = False, max_combinations: int | None = None) -> int:
+    pipeline = load_pipeline(path)
+    combinations = resolve(pipeline, max_combinations=max_combinations)
+    settings = settings_from_env(concurrency=concurrency, retry_uncertain=retry_uncertain,
+                                 recreate_expired=recreate_expired)
+    with LockWriter(lock_path or pipeline.default_lock) as writer:
+        plan = make_plan(combinations, writer.lock.entries, hash_check(pipeline.folder))
+        items = select(plan, targets)
+        if not items:
+            _tidy(writer)
+            click.echo(f"Nothing to do. Plan: {summary_line(plan)}")
+            return 0
+        _refuse_paid_if_locked(items, locked)
+        check_keys(_providers(items))
+        _confirm(items, plan_summary=summary_line(plan), yes=yes, settings=settings)
+        started = time.monotonic()
+        try:
+            outcome = asyncio.run(_execute(pipeline.folder, pipeline.output_dir, writer, items,
+                                           settings))
+        finally:
+            writer.compact()
+    _summarise(outcome, time.monotonic() - started)
+    return 0 if outcome.ok else 1
+
+
+def _providers(items: list[PlanItem]) -> set[str]:
+    return {i.combination.provider for i in items
+            if i.combination and i.action in (Action.CREATE, Action.RESUME)}
+
+
+def _tidy(writer: LockWriter) -> None:
+    """Nothing to run, but fold in a journal a crashed apply may have left."""
+    if writer.lock.journal_events:
+        writer.compact()
+
+
+def _paid(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
+    return [i for i in items if i.action == Action.CREATE and i.combination
+            and not PROVIDERS[i.combination.provider].simulated
+            and (not i.uncertain or settings.retry_uncertain)]
+
+
+def _refuse_paid_if_locked(items: list[PlanItem], locked: bool) -> None:
+    creates = [i.address for i in items if i.action == Action.CREATE]
+    if locked and creates:
+        shown = "\n  ".join(creates[:LISTED])
+        more = f"\n  ... and {len(creates) - LISTED} more" if len(creates) > LISTED else ""
+        raise SeedflowError(f"--locked: {len(creates)} combinations are not in the lockfile and "
+                            f"would need paid generation:\n  {shown}{more}\nRun `seedflow apply` "
+                            "without --locked (and commit the lockfile) to generate them")
+
+
+def _confirm(items: list[PlanItem], *, plan_summary: str, yes: bool,
+             settings: Settings) -> None:
+    paid = _paid(items, settings)
+    if not paid or yes:
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise SeedflowError(f"this apply would start {len(paid)} paid generation tasks and there "
+                            "is no terminal to confirm on; pass --yes to go ahead (CI), or "
+                            "--locked to refuse paid work")
+    click.echo(f"Plan: {plan_summary}")
+    images = sum(len(i.combination.outputs) for i in paid if i.combination)
+    if not click.confirm(f"Start {len(paid)} paid tasks ({images} images)?", default=False):
+        raise SeedflowError("cancelled; nothing was generated")
+
+
+async def _execute(folder: Path, output_dir: Path, writer: LockWriter, items: list[PlanItem],
+                   settings: Settings) -> Outcome:
+    terminal = sys.stderr.isatty()
+    display = LiveProgress(len(items), Console(stderr=True)) if terminal \
+        else PlainLog(sys.stderr)
+    async with open_clients(_providers(items) or set()) as clients, download_client() as http:
+        executor = Executor(folder=folder, output_dir=output_dir, recorder=Recorder(writer),
+                            clients=clients, downloads=http, settings=settings, emit=display)
+        with display:
+            return await executor.run(items)
+
+
+def _summarise(outcome: Outcome, seconds: float) -> None:
+    click.echo(f"Applied in {seconds:.1f}s: {len(outcome.done)} done, {len(outcome.failed)} "
+               f"failed, {len(outcome.uncertain)} uncertain, {len(outcome.not_started)} not "
+               f"started; {outcome.creates} tasks created, {outcome.polls} polls.")
+    for title, rows in (("Failed", outcome.failed), ("Uncertain (may have been charged; "
+                        "re-run with --retry-uncertain to pay for them again)", outcome.uncertain),
+                        ("Not started", outcome.not_started)):
+        if rows:
+            click.echo(f"{title}:")
+            for address, reason in rows:
+                click.echo(f"  {address}: {reason}")

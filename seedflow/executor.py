@@ -1,0 +1,429 @@
+"""The executor: carries out a plan's create, resume, restore and relink actions.
+
+Money safety is the order of durable writes (each ``await recorder.record`` returns after an
+fsync):
+
+1. ``uncertain`` (intent) is recorded *before* a create is sent. A crash from here until step 2
+   leaves an entry that says "a task may exist": the next apply reports it and pays again only
+   with ``--retry-uncertain``.
+2. ``submitted`` with the task id is recorded the moment the id is known, before any polling.
+   A crash from here on is resumed by polling the same task: never paid twice.
+3. Each image is recorded once it is downloaded, hashed and renamed into place; the entry turns
+   ``succeeded`` with its last image. A crash mid-download re-downloads (free).
+
+A create the provider answered with "nothing created" (rate limit, 5xx, rejected request) drops
+the intent again. ``Ambiguous`` (the create may have been received) keeps it, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from seedflow import failpoints
+from seedflow.combos import Combination
+from seedflow.download import Downloaded, DownloadError, download
+from seedflow.lock.model import LockedImage, LockEntry
+from seedflow.lock.store import fsync_dir
+from seedflow.outputs import file_sha256
+from seedflow.pacing import PollSchedule, RateLimiter, backoff_delay
+from seedflow.plan import Action, Move, Plan, PlanItem
+from seedflow.providers.base import ProviderClient, TaskState, TaskStatus
+from seedflow.providers.errors import (
+    Ambiguous,
+    GenerationFailed,
+    ProviderError,
+    RequestRejected,
+    RetryLater,
+    StopAll,
+    TaskNotFound,
+)
+from seedflow.recorder import Recorder
+
+Emit = Callable[[str, str, str], None]  # (event, address, detail)
+
+
+@dataclass(frozen=True)
+class Settings:
+    concurrency: int | None = None      # overrides every provider's own limit
+    retry_uncertain: bool = False
+    recreate_expired: bool = False
+    generation_retries: int = 1          # extra paid attempts after a failed generation
+    request_retries: int = 8             # attempts at a create/poll/download that said "later"
+    retry_base: float = 1.0              # backoff base, seconds
+    poll_first: float | None = None      # overrides the provider's first poll delay
+    poll_max: float | None = None
+    rates: Mapping[str, tuple[int, float] | None] = field(default_factory=dict)
+    not_found_polls: int = 3             # a just-created task may not be visible yet
+
+
+@dataclass
+class Outcome:
+    done: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    uncertain: list[tuple[str, str]] = field(default_factory=list)
+    not_started: list[tuple[str, str]] = field(default_factory=list)
+    creates: int = 0
+    polls: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.uncertain or self.not_started)
+
+
+class _Stop(Exception):
+    """This combination ends here; its reason has been reported."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def select(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
+    """The plan's work items, limited to addresses matching any of the ``targets`` globs."""
+    patterns = list(targets)
+    work = [i for i in plan.items if i.action not in (Action.UNCHANGED, Action.ORPHAN)]
+    if not patterns:
+        return work
+    return [i for i in work if any(fnmatch.fnmatchcase(i.address, p) for p in patterns)]
+
+
+class Executor:
+    def __init__(self, *, folder: Path, output_dir: Path, recorder: Recorder,
+                 clients: Mapping[str, ProviderClient], downloads: httpx.AsyncClient,
+                 settings: Settings, emit: Emit) -> None:
+        self.folder = folder
+        self.output_dir = Path(os.path.realpath(output_dir))
+        self.recorder = recorder
+        self.clients = clients
+        self.downloads = downloads
+        self.settings = settings
+        self.emit = emit
+        self.outcome = Outcome()
+        self.stopped: dict[str, str] = {}   # provider → why no new creates start
+        self.limiters = {name: RateLimiter(settings.rates.get(name, c.limits.create_rate))
+                         for name, c in clients.items()}
+        self.schedules = {name: PollSchedule(settings.poll_first or c.limits.first_poll,
+                                             settings.poll_max or c.limits.max_poll)
+                          for name, c in clients.items()}
+
+    async def run(self, items: list[PlanItem]) -> Outcome:
+        queues: dict[str, asyncio.Queue[PlanItem]] = {}
+        for item in items:
+            provider = item.combination.provider if item.combination else ""
+            key = provider if item.action in (Action.CREATE, Action.RESUME) else ""
+            queues.setdefault(key, asyncio.Queue()).put_nowait(item)
+        workers = [self._worker(queue) for key, queue in queues.items()
+                   for _ in range(self._width(key, queue.qsize()))]
+        await asyncio.gather(*workers)
+        return self.outcome
+
+    def _width(self, provider: str, size: int) -> int:
+        if not provider:
+            return min(8, size)
+        limit = self.settings.concurrency or self.clients[provider].limits.concurrency
+        return max(1, min(limit, size))
+
+    async def _worker(self, queue: asyncio.Queue[PlanItem]) -> None:
+        while not queue.empty():
+            item = queue.get_nowait()
+            try:
+                await self._one(item)
+            except _Stop:
+                pass
+
+    async def _one(self, item: PlanItem) -> None:
+        combo = item.combination
+        assert combo is not None
+        if item.action == Action.CREATE:
+            await self._create(combo, item.entry)
+        elif item.action == Action.RESUME:
+            assert item.entry is not None
+            await self._finish(combo, item.entry)
+        elif item.action == Action.RELINK or item.action == Action.RESTORE:
+            assert item.entry is not None
+            await self._relocate(combo, item.entry, item.moves)
+
+    # -- create ------------------------------------------------------------------------------
+
+    async def _create(self, combo: Combination, previous: LockEntry | None) -> None:
+        if previous is not None and previous.state == "uncertain" \
+                and not self.settings.retry_uncertain:
+            self._uncertain(combo.address, previous.error or "an earlier create may have reached "
+                            "the provider; re-run with --retry-uncertain to pay for it again")
+            return
+        attempts = previous.attempts + 1 if previous is not None else 1
+        for generation in range(self.settings.generation_retries + 1):
+            entry = await self._submit(combo, attempts + generation)
+            state = await self._poll(combo, entry)
+            if state.status == TaskStatus.SUCCEEDED:
+                await self._download_all(combo, entry, state.image_urls)
+                return
+            reason = _failure_text(state)
+            if generation < self.settings.generation_retries:
+                self.emit("retry", combo.address, f"generation failed ({reason}); trying again "
+                          "(a new paid task)")
+                continue
+            await self.recorder.record(entry.evolve(state="failed", error=reason,
+                                                    completed_at=now_iso()))
+            self._fail(combo.address, f"generation failed: {reason}")
+
+    async def _submit(self, combo: Combination, attempts: int) -> LockEntry:
+        provider = combo.provider
+        client = self.clients[provider]
+        intent = LockEntry(
+            fingerprint=combo.fingerprint, address=combo.address, asset=combo.asset,
+            provider=provider, state="uncertain", request=combo.request, attempts=attempts,
+            unsent=combo.unsent, error="seedflow stopped while creating this task; the provider "
+            "may have received it")
+        for attempt in range(self.settings.request_retries):
+            self._check_stopped(combo)
+            await self.limiters[provider].wait()
+            failpoints.hit("before-intent")
+            await self.recorder.record(intent)
+            failpoints.hit("after-intent")
+            try:
+                task_id = await client.submit(dict(combo.request))
+            except RetryLater as exc:
+                await self.recorder.drop(combo.fingerprint)
+                await self._later(combo.address, provider, exc, attempt)
+                continue
+            except Ambiguous as exc:
+                await self.recorder.record(intent.evolve(error=exc.message))
+                self._uncertain(combo.address, exc.message)
+                raise _Stop from None
+            except StopAll as exc:
+                await self.recorder.drop(combo.fingerprint)
+                self.stopped[provider] = exc.message
+                self._not_started(combo.address, exc.message)
+                raise _Stop from None
+            except (RequestRejected, GenerationFailed, ProviderError) as exc:
+                await self.recorder.drop(combo.fingerprint)
+                self._fail(combo.address, exc.message)
+                raise _Stop from None
+            except BaseException:
+                raise  # cancelled mid-request: the intent stays, as it must
+            entry = intent.evolve(state="submitted", task_id=task_id, error=None,
+                                  submitted_at=now_iso())
+            await self.recorder.record(entry)
+            self.outcome.creates += 1
+            self.emit("submitted", combo.address, task_id)
+            failpoints.hit("after-submitted")
+            return entry
+        await self.recorder.drop(combo.fingerprint)
+        self._fail(combo.address, f"{provider} kept asking to retry later; nothing was created. "
+                   "Run apply again later")
+        raise _Stop
+
+    def _check_stopped(self, combo: Combination) -> None:
+        reason = self.stopped.get(combo.provider)
+        if reason:
+            self._not_started(combo.address, f"not started: {reason}")
+            raise _Stop
+
+    async def _later(self, address: str, provider: str, exc: RetryLater, attempt: int) -> None:
+        delay = backoff_delay(attempt, self.settings.retry_base, retry_after=exc.retry_after)
+        if exc.retry_after is not None:
+            self.limiters[provider].push_back(delay)
+        self.emit("retry", address, f"{exc.message} (again in {delay:.1f}s)")
+        await asyncio.sleep(delay)
+
+    # -- poll --------------------------------------------------------------------------------
+
+    async def _poll(self, combo: Combination, entry: LockEntry) -> TaskState:
+        assert entry.task_id is not None
+        client = self.clients[combo.provider]
+        schedule = self.schedules[combo.provider]
+        started = time.monotonic()
+        polls = errors = missing = 0
+        while True:
+            await asyncio.sleep(schedule.delay(polls, time.monotonic() - started))
+            try:
+                state = await client.fetch(entry.task_id)
+            except RetryLater as exc:
+                errors += 1
+                if errors > self.settings.request_retries:
+                    self._fail(combo.address, f"cannot read task {entry.task_id}: {exc.message}; "
+                               "it stays recorded, run apply again to resume it")
+                    raise _Stop from None
+                await self._later(combo.address, combo.provider, exc, errors)
+                continue
+            except TaskNotFound as exc:
+                missing += 1
+                if missing < self.settings.not_found_polls:
+                    continue
+                await self.recorder.record(entry.evolve(state="failed", error=exc.message))
+                self._fail(combo.address, f"{exc.message}; the task is lost (plan will offer a "
+                           "new, paid create)")
+                raise _Stop from None
+            except GenerationFailed as exc:
+                return TaskState(TaskStatus.FAILED, error_message=exc.message)
+            except ProviderError as exc:
+                self._fail(combo.address, f"cannot read task {entry.task_id}: {exc.message}; "
+                           "it stays recorded, run apply again to resume it")
+                raise _Stop from None
+            polls += 1
+            self.outcome.polls += 1
+            if state.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
+                if state.status == TaskStatus.SUCCEEDED:
+                    schedule.finished(time.monotonic() - started)
+                return state
+
+    async def _finish(self, combo: Combination, entry: LockEntry) -> None:
+        """Resume a task submitted earlier: poll it, download what it made."""
+        self.emit("resume", combo.address, entry.task_id or "")
+        state = await self._poll(combo, entry)
+        if state.status == TaskStatus.SUCCEEDED:
+            await self._download_all(combo, entry, state.image_urls)
+            return
+        reason = _failure_text(state)
+        await self.recorder.record(entry.evolve(state="failed", error=reason,
+                                                completed_at=now_iso()))
+        self._fail(combo.address, f"generation failed: {reason}")
+
+    # -- download ----------------------------------------------------------------------------
+
+    async def _download_all(self, combo: Combination, entry: LockEntry,
+                            urls: tuple[str, ...]) -> None:
+        if not urls:
+            await self.recorder.record(entry.evolve(state="failed", completed_at=now_iso(),
+                                                    error="the provider returned no image"))
+            self._fail(combo.address, "the task succeeded but returned no image URL")
+            raise _Stop
+        done = {image.path: image for image in entry.images}
+        images: list[LockedImage] = []
+        wanted = list(zip(combo.outputs, urls, strict=False))
+        for number, (path, url) in enumerate(wanted, start=1):
+            image = done.get(path)
+            if image is None or image.url != url or not self._intact(path, image):
+                got = await self._fetch_file(combo.address, url, path)
+                image = LockedImage(path, got.sha256, got.size, url)
+            images.append(image)
+            last = number == len(wanted)
+            entry = entry.evolve(images=tuple(images), state="succeeded" if last else entry.state,
+                                 completed_at=now_iso() if last else None)
+            failpoints.hit("after-image")
+            await self.recorder.record(entry)
+        note = "" if len(urls) >= len(combo.outputs) else \
+            f" (the provider returned {len(urls)} of {len(combo.outputs)} images)"
+        self.outcome.done.append(combo.address)
+        self.emit("done", combo.address, ", ".join(i.path for i in images) + note)
+
+    def _intact(self, path: str, image: LockedImage) -> bool:
+        try:
+            return file_sha256(self.folder / path) == image.sha256
+        except OSError:
+            return False
+
+    async def _fetch_file(self, address: str, url: str, path: str) -> Downloaded:
+        target = self._target(address, path)
+        for attempt in range(self.settings.request_retries):
+            _sweep_parts(target)
+            try:
+                failpoints.hit("mid-download")
+                return await download(self.downloads, url, target)
+            except DownloadError as exc:
+                if not exc.retryable or attempt + 1 == self.settings.request_retries:
+                    self._fail(address, exc.message)
+                    raise _Stop from None
+                delay = backoff_delay(attempt, self.settings.retry_base)
+                self.emit("retry", address, f"{exc.message} (again in {delay:.1f}s)")
+                await asyncio.sleep(delay)
+        raise _Stop  # unreachable: the loop returns or raises
+
+    def _target(self, address: str, path: str) -> Path:
+        """The absolute output path, refusing anything that resolves outside output_dir
+        (a symlink planted inside it, for instance)."""
+        target = self.folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        real = Path(os.path.realpath(target.parent)) / target.name
+        if not real.is_relative_to(self.output_dir):
+            self._fail(address, f"{path} resolves outside output_dir ({real}); refusing to write")
+            raise _Stop
+        return target
+
+    # -- restore and relink (free) -----------------------------------------------------------
+
+    async def _relocate(self, combo: Combination, entry: LockEntry,
+                        moves: tuple[Move, ...]) -> None:
+        images = list(entry.images)
+        for move in moves:
+            if move.source is not None and self._intact(move.source, move.image):
+                await asyncio.to_thread(self._copy, combo.address, move.source, move.target)
+                self.emit("relinked", combo.address, f"{move.source} → {move.target}")
+            else:
+                await self._restore(combo, entry, move)
+            images[move.index] = LockedImage(move.target, move.image.sha256, move.image.size,
+                                             move.image.url)
+        await self.recorder.record(entry.evolve(images=tuple(images)))
+        self.outcome.done.append(combo.address)
+
+    async def _restore(self, combo: Combination, entry: LockEntry, move: Move) -> None:
+        try:
+            got = await self._fetch_file(combo.address, move.image.url, move.target)
+        except _Stop:
+            if self.settings.recreate_expired:
+                self.outcome.failed = [f for f in self.outcome.failed if f[0] != combo.address]
+                self.emit("retry", combo.address, "recorded URL unusable; creating it again "
+                          "(--recreate-expired: a new paid task)")
+                await self._create(combo, None)
+                raise _Stop from None
+            self.outcome.failed[-1] = (combo.address, self.outcome.failed[-1][1] + (
+                ". The recorded URL no longer works (providers keep results about 24 hours); "
+                "only a new paid create can bring it back: run apply with --recreate-expired"))
+            raise
+        if got.sha256 != move.image.sha256:
+            self._fail(combo.address, f"the image re-downloaded for {move.target} differs from "
+                       "the recorded one (sha256); left it in place, lock unchanged")
+            raise _Stop
+        self.emit("restored", combo.address, move.target)
+
+    def _copy(self, address: str, source: str, target: str) -> None:
+        dest = self._target(address, target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        os.close(fd)
+        try:
+            shutil.copyfile(self.folder / source, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        fsync_dir(dest.parent)
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def _fail(self, address: str, reason: str) -> None:
+        self.outcome.failed.append((address, reason))
+        self.emit("failed", address, reason)
+
+    def _uncertain(self, address: str, reason: str) -> None:
+        self.outcome.uncertain.append((address, reason))
+        self.emit("uncertain", address, reason)
+
+    def _not_started(self, address: str, reason: str) -> None:
+        self.outcome.not_started.append((address, reason))
+        self.emit("not-started", address, reason)
+
+
+def _failure_text(state: TaskState) -> str:
+    parts = [p for p in (state.error_code, state.error_message) if p]
+    return ": ".join(parts) or "no reason given"
+
+
+def _sweep_parts(target: Path) -> None:
+    """Remove temp files a killed earlier run left for this exact output."""
+    with contextlib.suppress(OSError):
+        for stale in target.parent.glob(f".{target.name}.*.part"):
+            stale.unlink(missing_ok=True)

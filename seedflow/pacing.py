@@ -1,0 +1,96 @@
+"""How fast to go: client-side create pacing, retry backoff and adaptive polling."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import statistics
+import time
+from collections import deque
+
+from seedflow.errors import SeedflowError
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """``COUNT/SECONDSs`` (e.g. ``20/10s``) → ``(20, 10.0)``; ``0`` means no limit."""
+    if text.strip() == "0":
+        return None
+    match = _RATE.match(text)
+    if match and int(match[1]) > 0 and float(match[2]) > 0:
+        return int(match[1]), float(match[2])
+    raise SeedflowError(f"invalid rate {text!r}: write COUNT/SECONDSs, e.g. 20/10s "
+                        "(at most 20 creates per 10 seconds), or 0 for no limit")
+
+
+class RateLimiter:
+    """At most ``count`` starts in any ``window`` seconds (a sliding window, as providers count).
+
+    A small margin keeps us clear of the provider's own clock; at the limit, starts are spaced
+    so that the window is always full but never over.
+    """
+
+    MARGIN = 0.05
+
+    def __init__(self, rate: tuple[int, float] | None) -> None:
+        self.rate = rate
+        self._starts: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        if self.rate is None:
+            return
+        count, window = self.rate
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                while self._starts and self._starts[0] <= now - window - self.MARGIN:
+                    self._starts.popleft()
+                if len(self._starts) < count:
+                    self._starts.append(now)
+                    return
+                await asyncio.sleep(self._starts[0] + window + self.MARGIN - now)
+
+    def push_back(self, seconds: float) -> None:
+        """The provider said 429 anyway: make the window look full for ``seconds``."""
+        if self.rate is None:
+            return
+        until = time.monotonic() + seconds - self.rate[1]
+        self._starts.extend([until] * max(0, self.rate[0] - len(self._starts)))
+
+
+def backoff_delay(attempt: int, base: float, *, cap: float = 60.0,
+                  retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; the provider's Retry-After wins when given."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), 600.0) + random.uniform(0, base / 4)
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+class PollSchedule:
+    """Adaptive polling: first look near the expected generation time, then back off.
+
+    The expected time is learnt from the tasks that finished in this run (their median time to
+    success), starting from the configured first delay. Later polls come at a growing fraction
+    of it, up to ``max_poll``; a task that takes far longer than usual is polled rarely.
+    """
+
+    def __init__(self, first: float, maximum: float) -> None:
+        self.first = first
+        self.maximum = max(maximum, first)
+        self._seen: deque[float] = deque(maxlen=50)
+
+    def expected(self) -> float:
+        return statistics.median(self._seen) if self._seen else self.first
+
+    def delay(self, polls_done: int, elapsed: float) -> float:
+        expected = self.expected()
+        if polls_done == 0:
+            return max(0.05, expected * 0.9 - elapsed)
+        step = max(0.1, expected * 0.1) * 1.6 ** (polls_done - 1)
+        return min(self.maximum, step)
+
+    def finished(self, took: float) -> None:
+        self._seen.append(took)
