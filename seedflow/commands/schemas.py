@@ -1,4 +1,8 @@
-"""``seedflow schemas``: rebuild (or check) the JSON Schemas derived from the OpenAPI specs."""
+"""``seedflow schemas``: rebuild (or check) the generated JSON Schemas in ``schemas/``.
+
+Request schemas are derived from the provider OpenAPI specs; ``pipeline.schema.json`` and
+``lock.schema.json`` come from the definitions in code (so their enums cannot drift).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import click
 
 from seedflow import schemas as derivation
 from seedflow.errors import SeedflowError
+from seedflow.lock.schema import lock_schema
+from seedflow.spec.schema import pipeline_schema
 
 
 def schemas(*, check: bool, schema_dir: Path | None) -> int:
@@ -26,14 +32,19 @@ def schemas(*, check: bool, schema_dir: Path | None) -> int:
 
 
 def _expected(folder: Path) -> dict[Path, str]:
-    """Every derived file's path and text, from ``folder/openapi/*.yaml``."""
+    """Every generated file's path and text: request schemas from ``folder/openapi/*.yaml``,
+    plus the pipeline and lockfile schemas, which seedflow defines in code."""
     specs = sorted((folder / "openapi").glob("*.yaml"))
     if not specs:
         raise SeedflowError(f"no OpenAPI specs in {_shown(folder / 'openapi')}: pass the "
                             "schemas/ folder with --dir.")
-    return {folder / name: derivation.dump(schema)
-            for spec in specs
-            for name, schema in derivation.derive(derivation.load_openapi(spec), spec.stem).items()}
+    expected = {folder / name: derivation.dump(schema)
+                for spec in specs
+                for name, schema in derivation.derive(derivation.load_openapi(spec),
+                                                      spec.stem).items()}
+    expected[folder / "pipeline.schema.json"] = derivation.dump(pipeline_schema())
+    expected[folder / "lock.schema.json"] = derivation.dump(lock_schema())
+    return expected
 
 
 def _state(path: Path, text: str) -> str:

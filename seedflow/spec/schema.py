@@ -71,7 +71,7 @@ def pipeline_schema() -> dict[str, Any]:
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://seedflow.dev/schemas/pipeline.schema.json",
+        "$id": "urn:seedflow:schemas:pipeline.schema.json",
         "title": "seedflow pipeline",
         "type": "object",
         "required": ["version", "assets"],

@@ -1,0 +1,153 @@
+"""The Apikley (kie.ai family) wire protocol, as documented in provider-docs/FACTS.md.
+
+Quirks served on purpose, so that clients are written for them:
+
+- every body carries its own ``code``; a refused create (validation) is HTTP 200 with body
+  ``code`` 422, and an unknown task id is HTTP 200 with body ``code`` 404;
+- error bodies put their text under ``SimConfig.apikley_message_key`` ("msg" by default), except
+  404 ``Task not found``, which always uses "message" (as Apikley's rendered docs show);
+- maintenance (HTTP 503) has body ``code`` 455;
+- ``param`` and ``resultJson`` are JSON *strings*; ``resultJson`` is "" until success, and
+  ``costTime``/``completeTime`` are null until the task finishes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seedflow.sim.config import SimConfig
+from seedflow.sim.images import ImageSpec, fit
+from seedflow.sim.wire import (
+    Reply,
+    Task,
+    canonical,
+    dumps,
+    json_reply,
+    parse_object,
+    schema_problem,
+    stage,
+    unique_number,
+)
+
+MODEL = "bytedance/seedream-v4-text-to-image"
+RATIOS = {
+    "square": (1, 1), "square_hd": (1, 1),
+    "portrait_4_3": (3, 4), "portrait_3_2": (2, 3), "portrait_16_9": (9, 16),
+    "landscape_4_3": (4, 3), "landscape_3_2": (3, 2), "landscape_16_9": (16, 9),
+    "landscape_21_9": (21, 9),
+}
+STAGES = ((0.1, "waiting"), (0.25, "queuing"), (1.0, "generating"))
+FAIL_CODE = "501"
+FAIL_MSG = "Generation failed: the model returned no image (simulated failure)"
+CREDITS_PER_IMAGE = 5
+_ERRORS = {
+    401: (401, "You do not have access permissions: invalid or missing API key"),
+    402: (402, "Credits insufficient: top up your account"),
+    429: (429, "Rate limit exceeded"),
+    500: (500, "Internal server error, please try again later"),
+    503: (455, "Service is currently under maintenance, please try again later"),
+}
+
+
+class Apikley:
+    """Apikley's createTask / recordInfo protocol and callbacks."""
+
+    provider = "apikley"
+
+    def __init__(self, config: SimConfig) -> None:
+        self._config = config
+
+    def error(self, status: int, retry_after: int | None = None) -> Reply:
+        """HTTP ``status`` with the matching body code (455 for 503)."""
+        code, text = _ERRORS[status]
+        return json_reply(status, self._envelope(code, text), retry_after=retry_after)
+
+    def check(self, raw: bytes) -> dict[str, Any] | Reply:
+        """The body, or HTTP 200 with body code 422 naming what is wrong."""
+        body = parse_object(raw)
+        problem = body if isinstance(body, str) else schema_problem(self.provider, body)
+        if problem is None and isinstance(body, dict):
+            return body
+        return json_reply(200, self._envelope(422, str(problem)))
+
+    def image_count(self, body: dict[str, Any]) -> int:
+        """``input.max_images`` (default 1)."""
+        return max(1, int(_input(body).get("max_images", 1)))
+
+    def new_id(self) -> str:
+        """``task_bytedance_<digits>``, like the documented ids."""
+        return f"task_bytedance_{unique_number()}"
+
+    def created(self, task: Task, base_url: str) -> Reply:
+        """``{"code":200,"msg":"success","data":{"taskId":...}}``."""
+        return json_reply(200, {"code": 200, "msg": "success", "data": {"taskId": task.id}})
+
+    def details(self, task: Task, now: float, base_url: str) -> Reply:
+        """The task record (Get Task Details)."""
+        record = self.record(task, now, base_url)
+        return json_reply(200, {"code": 200, "msg": "success", "data": record})
+
+    def not_found(self, task_id: str) -> Reply:
+        """HTTP 200 with body code 404 (or 422 when no taskId was given)."""
+        if not task_id:
+            return json_reply(200, self._envelope(422, "taskId is required"))
+        return json_reply(200, {"code": 404, "message": "Task not found", "data": None})
+
+    def state(self, task: Task, now: float) -> str:
+        """waiting → queuing → generating → success | fail."""
+        return stage(task.progress(now), STAGES, "fail" if task.fails else "success")[0]
+
+    def record(self, task: Task, now: float, base_url: str) -> dict[str, Any]:
+        """The ``data`` of Get Task Details (and of the callback)."""
+        progress = task.progress(now)
+        state, began = stage(progress, STAGES, "fail" if task.fails else "success")
+        done = progress >= 1.0
+        urls = task.file_urls(base_url) if state == "success" else None
+        return {
+            "taskId": task.id,
+            "model": MODEL,
+            "state": state,
+            "param": dumps(task.request),
+            "resultJson": dumps({"resultUrls": urls}) if urls else "",
+            "failCode": FAIL_CODE if state == "fail" else "",
+            "failMsg": FAIL_MSG if state == "fail" else "",
+            "costTime": task.ms_at(1.0) - task.created_ms if done else None,
+            "completeTime": task.ms_at(1.0) if done else None,
+            "createTime": task.created_ms,
+            "updateTime": task.ms_at(began),
+        }
+
+    def callback(self, task: Task, now: float, base_url: str) -> dict[str, Any]:
+        """The body POSTed to ``callBackUrl`` when the task has finished."""
+        data = self.record(task, now, base_url)
+        ok = data["state"] == "success"
+        data["creditsConsumed"] = CREDITS_PER_IMAGE * task.images if ok else 0
+        return {"code": 200 if ok else 501, "msg": "success" if ok else FAIL_MSG, "data": data}
+
+    def image_spec(self, task: Task, index: int) -> ImageSpec:
+        """The prompt, image_size (as a ratio), resolution and seed."""
+        params = _input(task.request)
+        size = str(params.get("image_size", "square_hd"))
+        ratio_w, ratio_h = RATIOS.get(size, (1, 1))
+        width, height = fit(ratio_w, ratio_h, self._config.image_max_side)
+        seed = params.get("seed")
+        return ImageSpec(
+            width=width,
+            height=height,
+            prompt=str(params.get("prompt", "")),
+            facts=(
+                f"apikley · {size} ({ratio_w}:{ratio_h}) · {params.get('image_resolution', '1K')}",
+                f"seed {seed}" if seed is not None else "no seed",
+                f"image {index}/{task.images} · {task.id}",
+            ),
+            colour_key=canonical({k: v for k, v in task.request.items() if k != "callBackUrl"}),
+            index=index,
+        )
+
+    def _envelope(self, code: int, text: str) -> dict[str, Any]:
+        return {"code": code, self._config.apikley_message_key: text, "data": None}
+
+
+def _input(body: dict[str, Any]) -> dict[str, Any]:
+    params = body.get("input")
+    return params if isinstance(params, dict) else {}
