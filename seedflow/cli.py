@@ -96,9 +96,18 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
               help="When a restore's recorded URL has expired, pay for a new task instead.")
 @click.option("--max-combinations", type=click.IntRange(min=1), default=None,
               help="Refuse assets that expand past this many combinations.")
+@click.option("--max-images", type=click.IntRange(min=0), default=None,
+              help="Budget: refuse if more images than this would be generated "
+                   "(overrides `budget.max_images`).")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None,
+              help="Budget: refuse if the estimated cost is higher (overrides `budget.max_cost`).")
+@click.option("--shard", metavar="K/N", default=None,
+              help="Run only share K of N of the combinations (by fingerprint) and record them "
+                   "in a lock fragment (*.shard-K-of-N.lock); combine with `seedflow lock merge`.")
 def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
           concurrency: int | None, targets: tuple[str, ...], retry_uncertain: bool,
-          recreate_expired: bool, max_combinations: int | None) -> None:
+          recreate_expired: bool, max_combinations: int | None, max_images: int | None,
+          max_cost: float | None, shard: str | None) -> None:
     """Generate exactly what the lockfile lacks (asks before paid work on a terminal).
 
     Exit 0 when every selected combination is done, 1 when any failed or is uncertain.
@@ -107,7 +116,8 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
 
     _exit(run(pipeline, lock_path=lock_path, yes=yes, locked=locked, concurrency=concurrency,
               targets=targets, retry_uncertain=retry_uncertain,
-              recreate_expired=recreate_expired, max_combinations=max_combinations))
+              recreate_expired=recreate_expired, max_combinations=max_combinations,
+              max_images=max_images, max_cost=max_cost, shard=shard))
 
 
 @cli.command()

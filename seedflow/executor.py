@@ -138,10 +138,8 @@ class Executor:
     async def _worker(self, queue: asyncio.Queue[PlanItem]) -> None:
         while not queue.empty():
             item = queue.get_nowait()
-            try:
+            with contextlib.suppress(_Stop):
                 await self._one(item)
-            except _Stop:
-                pass
 
     async def _one(self, item: PlanItem) -> None:
         combo = item.combination
@@ -331,7 +329,6 @@ class Executor:
         for attempt in range(self.settings.request_retries):
             _sweep_parts(target)
             try:
-                failpoints.hit("mid-download")
                 return await download(self.downloads, url, target)
             except DownloadError as exc:
                 if not exc.retryable or attempt + 1 == self.settings.request_retries:

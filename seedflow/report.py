@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from seedflow.cost import Estimate, estimate
 from seedflow.plan import Action, Plan, PlanItem
 from seedflow.project import Project
 
@@ -73,6 +74,8 @@ def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
     for note in unsent_notes(plan):
         yield f"Note: {note}."
     yield f"Plan: {summary_line(plan)}"
+    if plan.summary["create"]:
+        yield f"Cost: {cost_estimate(project, plan).describe()}."
 
 
 def _text_details(project: Project, item: PlanItem) -> Iterator[str]:
@@ -93,6 +96,9 @@ def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
     yield ""
     yield f"**{summary_line(plan)}**"
     yield ""
+    if plan.summary["create"]:
+        yield f"Estimated cost: {cost_estimate(project, plan).describe()}."
+        yield ""
     changes = [item for item in plan.items if item.action != Action.UNCHANGED]
     if not changes:
         yield "No changes."
@@ -121,8 +127,18 @@ def plan_json(project: Project, plan: Plan) -> dict[str, Any]:
         "lock": str(project.lock.path),
         "items": [_item_json(project, item) for item in plan.items],
         "summary": plan.summary,
+        "cost": _cost_json(cost_estimate(project, plan)),
         "notes": unsent_notes(plan),
     }
+
+
+def cost_estimate(project: Project, plan: Plan) -> Estimate:
+    return estimate(plan.items, project.pipeline.prices)
+
+
+def _cost_json(est: Estimate) -> dict[str, Any]:
+    return {"tasks": est.tasks, "images": est.images, "estimate": est.cost, "unit": est.unit,
+            "unpriced_images": dict(est.unpriced)}
 
 
 def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_REPEAT = 10_000
 MAX_POWER = 10**6
@@ -116,7 +117,8 @@ def _names_read(ast: nodes.Template) -> frozenset[str]:
 
 # A fast-path part: literal text, or (variable, keys to look up, filters to apply).
 _Part = str | tuple[str, tuple[str, ...], tuple[str, ...]]
-_FAST_FILTERS = {"slug": slug, "lower": lambda v: str(v).lower(), "upper": lambda v: str(v).upper()}
+_FAST_FILTERS: dict[str, Callable[[Any], str]] = {
+    "slug": slug, "lower": lambda v: str(v).lower(), "upper": lambda v: str(v).upper()}
 _PLAIN = (str, int, float)
 
 

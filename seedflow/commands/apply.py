@@ -11,9 +11,11 @@ import click
 from rich.console import Console
 
 from seedflow.combos import resolve
+from seedflow.cost import check_budget, estimate
 from seedflow.errors import SeedflowError
 from seedflow.executor import Executor, Outcome, Settings, select
-from seedflow.lock.store import LockWriter
+from seedflow.lock.model import LockEntry
+from seedflow.lock.store import LockWriter, read_lock
 from seedflow.outputs import hash_check
 from seedflow.plan import Action, PlanItem, make_plan
 from seedflow.progress import LiveProgress, PlainLog
@@ -21,6 +23,7 @@ from seedflow.providers import PROVIDERS
 from seedflow.recorder import Recorder
 from seedflow.report import summary_line
 from seedflow.runtime import check_keys, download_client, open_clients, settings_from_env
+from seedflow.shard import fragment_path, in_shard, parse_shard
 from seedflow.spec.load import load_pipeline
 
 LISTED = 20
@@ -29,21 +32,35 @@ LISTED = 20
 def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
           locked: bool = False, concurrency: int | None = None,
           targets: tuple[str, ...] = (), retry_uncertain: bool = False,
-          recreate_expired: bool = False, max_combinations: int | None = None) -> int:
+          recreate_expired: bool = False, max_combinations: int | None = None,
+          max_images: int | None = None, max_cost: float | None = None,
+          shard: str | None = None) -> int:
     pipeline = load_pipeline(path)
     combinations = resolve(pipeline, max_combinations=max_combinations)
     settings = settings_from_env(concurrency=concurrency, retry_uncertain=retry_uncertain,
                                  recreate_expired=recreate_expired)
-    with LockWriter(lock_path or pipeline.default_lock) as writer:
-        plan = make_plan(combinations, writer.lock.entries, hash_check(pipeline.folder))
+    main_lock = lock_path or pipeline.default_lock
+    share = parse_shard(shard) if shard else None
+    base: dict[str, LockEntry] = {}
+    if share:
+        combinations = [c for c in combinations if in_shard(c.fingerprint, share)]
+        base = read_lock(main_lock).entries
+    with LockWriter(fragment_path(main_lock, share) if share else main_lock) as writer:
+        entries = {**base, **writer.lock.entries}
+        plan = make_plan(combinations, entries, hash_check(pipeline.folder))
         items = select(plan, targets)
         if not items:
             _tidy(writer)
             click.echo(f"Nothing to do. Plan: {summary_line(plan)}")
             return 0
         _refuse_paid_if_locked(items, locked)
+        cost = estimate(_creates(items, settings), pipeline.prices)
+        images = pipeline.budget.max_images if max_images is None else max_images
+        check_budget(cost, max_images=images,
+                     max_cost=_first(max_cost, pipeline.budget.max_cost))
         check_keys(_providers(items))
-        _confirm(items, plan_summary=summary_line(plan), yes=yes, settings=settings)
+        _confirm(items, plan_summary=f"{summary_line(plan)} Cost: {cost.describe()}.", yes=yes,
+                 settings=settings)
         started = time.monotonic()
         try:
             outcome = asyncio.run(_execute(pipeline.folder, pipeline.output_dir, writer, items,
@@ -52,6 +69,10 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
             writer.compact()
     _summarise(outcome, time.monotonic() - started)
     return 0 if outcome.ok else 1
+
+
+def _first(flag: float | None, configured: float | None) -> float | None:
+    return flag if flag is not None else configured
 
 
 def _providers(items: list[PlanItem]) -> set[str]:
@@ -65,10 +86,15 @@ def _tidy(writer: LockWriter) -> None:
         writer.compact()
 
 
-def _paid(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
+def _creates(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
+    """The creates this apply will send (uncertain ones only with --retry-uncertain)."""
     return [i for i in items if i.action == Action.CREATE and i.combination
-            and not PROVIDERS[i.combination.provider].simulated
             and (not i.uncertain or settings.retry_uncertain)]
+
+
+def _paid(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
+    return [i for i in _creates(items, settings)
+            if i.combination and not PROVIDERS[i.combination.provider].simulated]
 
 
 def _refuse_paid_if_locked(items: list[PlanItem], locked: bool) -> None:

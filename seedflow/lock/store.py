@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seedflow import __version__
+from seedflow import __version__, failpoints
 from seedflow.errors import LockError
 from seedflow.lock.model import (
     FORMAT_VERSION,
@@ -199,7 +199,7 @@ class LockWriter:
         try:
             self.lock = read_lock(path)
         except BaseException:
-            os.close(self._guard)
+            _release(path, self._guard)
             raise
         self._journal = open(journal_path(path), "a", encoding="utf-8")  # noqa: SIM115
         self._batching = False
@@ -245,6 +245,7 @@ class LockWriter:
     def compact(self) -> None:
         """Fold the journal into the lockfile (atomically), then start a new journal."""
         write_atomic(self.lock.path, lock_text(self.lock.entries.values()))
+        failpoints.hit("mid-compaction")  # new lockfile in place, old journal not yet emptied
         self._journal.truncate(0)
         self._journal.flush()
         os.fsync(self._journal.fileno())
@@ -254,7 +255,7 @@ class LockWriter:
         self._journal.close()
         if journal_path(self.lock.path).stat().st_size == 0:
             journal_path(self.lock.path).unlink()
-        os.close(self._guard)
+        _release(self.lock.path, self._guard)
 
     def __enter__(self) -> LockWriter:
         return self
@@ -263,18 +264,38 @@ class LockWriter:
         self.close()
 
 
+def _guard_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".lck")
+
+
 def _acquire(lock_path: Path) -> int:
-    guard = lock_path.with_name(lock_path.name + ".lck")
-    fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+    """Take the OS lock on ``<lock>.lck``. The file is removed on release, so after locking we
+    check that it is still the file at that path (a holder may have just unlinked it);
+    otherwise two processes could each hold a lock on a different inode."""
+    guard = _guard_path(lock_path)
+    while True:
+        fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise LockError(f"{lock_path} is in use by {holder or 'another process'}. Wait for "
+                            "it to finish (one apply per lockfile at a time)") from None
+        try:
+            same = os.stat(guard).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         os.close(fd)
-        raise LockError(f"{lock_path} is in use by {holder}. Wait for it to finish (one apply "
-                        "per lockfile at a time)") from None
     os.ftruncate(fd, 0)
     who = (f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:3])}, since "
            f"{time.strftime('%Y-%m-%d %H:%M:%S')})")
     os.pwrite(fd, who.encode(), 0)
     return fd
+
+
+def _release(lock_path: Path, fd: int) -> None:
+    _guard_path(lock_path).unlink(missing_ok=True)
+    os.close(fd)

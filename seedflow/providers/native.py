@@ -117,8 +117,10 @@ class SchemaCheck:
     def _problem(self, error: jsonschema.ValidationError) -> Problem:
         path = ".".join(str(p) for p in error.absolute_path)
         if error.validator == "additionalProperties":
-            known = error.schema.get("properties", {})
-            unknown = sorted(k for k in error.instance if k not in known)
+            schema = error.schema if isinstance(error.schema, dict) else {}
+            known = schema.get("properties", {})
+            instance = error.instance if isinstance(error.instance, dict) else {}
+            unknown = sorted(k for k in instance if k not in known)
             return Problem(f"extra:{unknown[0]}" if unknown else "extra:",
                            f"{self._protocol} does not accept `{', '.join(unknown)}` "
                            f"(it accepts: {', '.join(known)})")

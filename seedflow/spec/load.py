@@ -20,7 +20,7 @@ from seedflow.errors import Location, SpecError, SpecErrors
 from seedflow.matrix import Matrix
 from seedflow.providers import PROTOCOLS, PROVIDERS
 from seedflow.providers.native import NEUTRAL, overlay
-from seedflow.spec.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline
+from seedflow.spec.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline, PriceTable
 from seedflow.spec.schema import RESERVED_AXES, pipeline_schema
 from seedflow.spec.yamlpos import PathKey, Positions, load_yaml
 from seedflow.templates import Template, TemplateProblem
@@ -73,7 +73,8 @@ def _explain(error: jsonschema.ValidationError, positions: Positions) -> list[Sp
     path: PathKey = tuple(error.absolute_path)
     where = _dotted(path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = list(schema.get("properties", {}))
         return [_unknown_key(positions, path, key, allowed)
                 for key in error.instance if key not in allowed]
     if error.validator == "propertyNames":
@@ -95,7 +96,7 @@ def _unknown_key(positions: Positions, path: PathKey, key: str,
 
 def _message(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)
+        allowed = ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
         return f"{error.instance!r} is not allowed; use one of: {allowed}"
     if error.validator == "const":
         return (f"{error.instance!r} is not supported; this seedflow reads version "
@@ -125,7 +126,13 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
     return Pipeline(path=path, folder=folder, output_dir=output_dir, vars=data.get("vars", {}),
                     assets=tuple(assets), positions=positions,
                     max_combinations=limits.get("max_combinations", DEFAULT_MAX_COMBINATIONS),
-                    budget=Budget(**data.get("budget", {})))
+                    budget=Budget(**data.get("budget", {})), prices=_prices(data))
+
+
+def _prices(data: Mapping[str, Any]) -> PriceTable:
+    raw = dict(data.get("prices", {}))
+    unit = raw.pop("unit", "credits")
+    return PriceTable(unit=unit, per_image={k: float(v) for k, v in raw.items()})
 
 
 def _asset(name: str, raw: Mapping[str, Any], defaults: Mapping[str, Any],

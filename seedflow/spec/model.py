@@ -51,6 +51,12 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class PriceTable:
+    unit: str = "credits"
+    per_image: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Pipeline:
     path: Path                 # the pipeline file, as given
     folder: Path               # its folder: every relative path in it starts here
@@ -60,6 +66,7 @@ class Pipeline:
     positions: Positions
     max_combinations: int = DEFAULT_MAX_COMBINATIONS
     budget: Budget = field(default_factory=Budget)
+    prices: PriceTable = field(default_factory=PriceTable)
 
     @property
     def default_lock(self) -> Path:

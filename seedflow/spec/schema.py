@@ -87,6 +87,12 @@ def pipeline_schema() -> dict[str, Any]:
             "limits": {"type": "object", "additionalProperties": False, "properties": {
                 "max_combinations": {"type": "integer", "minimum": 1,
                                      "description": "Refuse an asset expanding past this."}}},
+            "prices": {"type": "object", "description": "Price of one image per provider, in "
+                       "`unit` (default credits); used for plan estimates and budgets.",
+                       "additionalProperties": False,
+                       "properties": {"unit": {"type": "string", "minLength": 1},
+                                      **{name: {"type": "number", "minimum": 0}
+                                         for name in sorted(PROVIDERS)}}},
             "budget": {"type": "object", "additionalProperties": False, "properties": {
                 "max_images": {"type": "integer", "minimum": 0},
                 "max_cost": {"type": "number", "minimum": 0}}},

@@ -81,7 +81,7 @@ class _Builder:
             if not isinstance(key, Hashable) or isinstance(key, list | dict):
                 raise SpecError(self.positions.at((*path, "<key>")),
                                 "a mapping key must be a plain value")
-            child = (*path, key)
+            child: PathKey = (*path, key)  # type: ignore[arg-type]  # YAML keys are scalars
             self.positions.keys[child] = (key_node.start_mark.line + 1,
                                           key_node.start_mark.column + 1)
             if key in result:

@@ -1,0 +1,80 @@
+"""What a plan's ``create`` actions are estimated to cost, and the budget check (pure).
+
+Prices are per image, in one unit the user picks (``prices.unit``, default ``credits``).
+Defaults exist only where a provider publishes a figure: Apikley's documentation shows
+``creditsConsumed: 5`` for one Seedream v4 image (callback example; see docs/cost.md). Modellix
+publishes no price, so its cost is "unknown" until ``prices.modellix`` is set. The simulator is
+free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from seedflow.errors import SeedflowError
+from seedflow.plan import Action, PlanItem
+from seedflow.spec.model import PriceTable
+
+DEFAULT_PRICES: Mapping[str, float] = {"apikley": 5.0, "sim": 0.0, "sim:modellix": 0.0}
+
+
+def price(prices: PriceTable, provider: str) -> float | None:
+    """The price of one image on ``provider``: the pipeline's, else the published default."""
+    return prices.per_image.get(provider, DEFAULT_PRICES.get(provider))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    tasks: int
+    images: int
+    cost: float                   # of the images whose price is known
+    unit: str
+    unpriced: Mapping[str, int]   # provider → images with no known price
+
+    def describe(self) -> str:
+        text = f"{self.images} images in {self.tasks} new tasks, estimated {self.cost:g} " \
+               f"{self.unit}"
+        if self.unpriced:
+            missing = ", ".join(f"{n} on {p}" for p, n in sorted(self.unpriced.items()))
+            text += f" plus {missing} at an unknown price (set `prices.<provider>`)"
+        return text
+
+
+def estimate(items: Iterable[PlanItem], prices: PriceTable) -> Estimate:
+    tasks = images = 0
+    cost = 0.0
+    unpriced: dict[str, int] = {}
+    for item in items:
+        if item.action != Action.CREATE or item.combination is None:
+            continue
+        combo = item.combination
+        count = len(combo.outputs)
+        tasks += 1
+        images += count
+        each = price(prices, combo.provider)
+        if each is None:
+            unpriced[combo.provider] = unpriced.get(combo.provider, 0) + count
+        else:
+            cost += each * count
+    return Estimate(tasks, images, round(cost, 6), prices.unit, unpriced)
+
+
+def check_budget(est: Estimate, *, max_images: int | None, max_cost: float | None) -> None:
+    """Refuse (before anything is sent) a plan that would exceed the budget."""
+    if max_images is not None and est.images > max_images:
+        raise SeedflowError(f"budget exceeded: this apply would generate {est.images} images, "
+                            f"more than the budget of {max_images}. Narrow it with --target, "
+                            "or raise `budget.max_images` / --max-images")
+    if max_cost is None:
+        return
+    if est.unpriced:
+        raise SeedflowError(f"budget.max_cost is set but the price per image is unknown for "
+                            f"{', '.join(sorted(est.unpriced))}; set `prices.<provider>` so the "
+                            "budget can be checked")
+    if est.cost > max_cost:
+        raise SeedflowError(f"budget exceeded: estimated {est.cost:g} {est.unit} for "
+                            f"{est.images} images, more than the budget of {max_cost:g} "
+                            f"{est.unit}. Narrow it with --target, or raise `budget.max_cost` / "
+                            "--max-cost")
+

@@ -1,0 +1,29 @@
+"""Deterministic sharding: ``--shard K/N`` takes the combinations whose fingerprint falls in
+share K of N, so N CI jobs split a catalog with no coordination and no overlap."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from seedflow.errors import SeedflowError
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    match = _SHARD.match(text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise SeedflowError(f"invalid --shard {text!r}: write K/N with 1 <= K <= N, e.g. 2/4")
+    return int(match[1]), int(match[2])
+
+
+def in_shard(fingerprint: str, shard: tuple[int, int]) -> bool:
+    k, n = shard
+    return int(fingerprint[:12], 16) % n == k - 1
+
+
+def fragment_path(lock_path: Path, shard: tuple[int, int]) -> Path:
+    """``catalog.lock`` → ``catalog.shard-2-of-4.lock`` (still ``*.lock`` for the merge driver)."""
+    k, n = shard
+    return lock_path.with_name(f"{lock_path.stem}.shard-{k}-of-{n}{lock_path.suffix}")
