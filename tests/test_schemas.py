@@ -338,8 +338,12 @@ def test_rebuild_writes_only_what_changed(schemas_copy: Path,
     apikley.write_text("{}\n")
     untouched = modellix.stat().st_mtime_ns
     assert main(["schemas", "--dir", str(schemas_copy)]) == 0
+    pipeline = schemas_copy / "pipeline.schema.json"
+    lock = schemas_copy / "lock.schema.json"
     assert capsys.readouterr().out.splitlines() == [f"wrote       {apikley}",
-                                                    f"unchanged   {modellix}"]
+                                                    f"unchanged   {modellix}",
+                                                    f"unchanged   {pipeline}",
+                                                    f"unchanged   {lock}"]
     assert apikley.read_text() == expected
     assert modellix.stat().st_mtime_ns == untouched
     assert main(["schemas", "--check", "--dir", str(schemas_copy)]) == 0

@@ -58,7 +58,7 @@ def _state(path: Path, text: str) -> str:
 def _fail_if_stale(stale: dict[Path, str]) -> None:
     if stale:
         files = ", ".join(f"{_shown(path)} ({state})" for path, state in stale.items())
-        raise SeedflowError(f"derived schemas do not match schemas/openapi/: {files}. Run "
+        raise SeedflowError(f"generated schemas are out of date: {files}. Run "
                             "`seedflow schemas` and commit the result.")
 
 

@@ -1,0 +1,69 @@
+"""The interface every provider client satisfies, and the task state it reports.
+
+A client is two calls plus ``aclose``: ``submit`` sends one native request (the body the
+provider's mapping built) and returns the provider's task id; ``fetch`` reads that task's state.
+Failures are raised as the hierarchy in :mod:`seedflow.providers.errors`. The
+``httpx.AsyncClient`` is injected, never built inside, so tests pass one with an
+``httpx.MockTransport`` and production shares one connection pool per provider.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class TaskStatus(enum.Enum):
+    """Where a provider task is; SUCCEEDED and FAILED are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One observation of a task: its status, its image URLs once SUCCEEDED, and the provider's
+    failure code and message once FAILED."""
+
+    status: TaskStatus
+    image_urls: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """How hard a provider may be driven.
+
+    ``create_rate`` is ``(count, seconds)``: at most ``count`` creates per ``seconds`` window, or
+    ``None`` when the provider publishes no number (then ``Retry-After`` is all there is).
+    ``concurrency`` caps tasks in flight. ``first_poll`` is the delay before the first status
+    read and ``max_poll`` the longest interval polling backs off to.
+    """
+
+    create_rate: tuple[int, float] | None
+    concurrency: int
+    first_poll: float
+    max_poll: float
+
+
+class ProviderClient(Protocol):
+    """An async client for one provider's create/status protocol."""
+
+    name: str
+    limits: ProviderLimits
+
+    async def submit(self, request: dict[str, Any]) -> str:
+        """Create one task from a native request body; return its task id."""
+        ...
+
+    async def fetch(self, task_id: str) -> TaskState:
+        """Read the current state of a task created by :meth:`submit`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the injected HTTP client (the provider client owns it once given)."""
+        ...

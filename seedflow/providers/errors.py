@@ -1,0 +1,360 @@
+"""Provider errors: one hierarchy, and the translation of HTTP answers into it.
+
+Every failure a provider client raises is one of the classes below (each a
+:class:`~seedflow.errors.SeedflowError`, so the CLI prints its message). Lower-level exceptions
+are translated here, at the boundary, and chained (``raise X(...) from exc``)::
+
+    ProviderError           base: .provider, .http_status, .code (body code), .provider_message
+    ├── RetryLater          Transient. Wait ``.retry_after`` seconds when set (else back off) and
+    │                       make the same call again. From ``submit`` it means the provider
+    │                       certainly created nothing: it answered 429, 433 (sub-key over its
+    │                       limit), 455 (maintenance), 500, 503 or another 5xx that is not a
+    │                       gateway error, or the connection was never established.
+    │                       From ``fetch`` it also covers every transport error and any answer
+    │                       seedflow cannot read (a status read is free and idempotent).
+    ├── RequestRejected     The provider refused this request (400, 422, 404 on create, 505
+    │                       feature disabled, any other 4xx, a redirect). Fix the request:
+    │                       resending it unchanged fails again. Other combinations go on.
+    ├── StopAll             The account cannot create tasks: start no new task on this provider.
+    │   │                   Tasks already created may still be polled.
+    │   ├── AuthFailed      401/403: the key is missing, wrong or revoked.
+    │   └── OutOfCredits    402: the balance is too low; top up.
+    ├── GenerationFailed    Body code 501 (Apikley: generation failed), or 408 on ``fetch``
+    │                       (the upstream model gave no result in 10 minutes): the task is over
+    │                       without images; record it failed. Creating it again is a new paid
+    │                       task. (A task that fails normally is not an error: ``fetch`` returns
+    │                       a ``TaskState`` with status FAILED and the provider's code/message.)
+    ├── Ambiguous           Only from ``submit``: the create may have reached the provider, so a
+    │                       task may exist and be billed although no task id came back. Record
+    │                       the combination as uncertain, never retry it automatically.
+    └── TaskNotFound        Only from ``fetch``: the provider has no such task (404, or
+                            Apikley's 422 "recordInfo is null"). Just after a create this can
+                            be lag: poll again a few times; otherwise report the task lost
+                            rather than paying for a new one silently.
+
+Transport errors (``httpx.TransportError``), by when they can happen:
+
+* ``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``, ``ProxyError``, ``UnsupportedProtocol``:
+  no byte of the request reached the provider (the TCP/TLS connection was never made, no pooled
+  connection became free, the proxy refused the tunnel, the URL scheme is unusable) →
+  ``RetryLater``, from ``submit`` too.
+* Everything else (``ReadTimeout``, ``WriteTimeout``, ``ReadError``, ``WriteError``,
+  ``RemoteProtocolError`` such as a dropped connection, ...): the request was at least partly
+  written, and the provider may have received all of it → ``Ambiguous`` from ``submit``,
+  ``RetryLater`` from ``fetch``. A connection dropped *before* the provider recorded the task
+  looks exactly like one dropped after it did, so both are Ambiguous. A body seedflow cannot
+  read after a 2xx create, and the gateway errors 502/504 and code 408 on create, are
+  ``Ambiguous`` for the same reason.
+
+Which body code wins: both providers put a ``code`` in the JSON body, and Apikley can answer
+HTTP 200 with an error ``code``. A body code other than the success code (Apikley 200,
+Modellix 0) is what the answer means; the HTTP status is used when the body has no code (or
+claims success on a non-2xx status). :func:`error_class` is the table: the union of both
+providers' documented codes (no code means different things in the two); other 3xx/4xx codes
+are RequestRejected, other 5xx RetryLater, anything else an answer seedflow cannot read.
+
+``retry_after`` comes from ``Retry-After`` (delay-seconds or an HTTP-date, RFC 9110) or, failing
+that, ``X-RateLimit-Reset``: a value of at least 10^9 is a Unix time in seconds (10^9 seconds as
+a delay would be 31 years), anything smaller a delay in seconds. Times in the past give 0.
+
+Messages name the provider, the HTTP status, the body code and the provider's message (quoted,
+escaped, at most 300 characters), and say what to do. They never contain the API key: request
+headers are never rendered, and the key is redacted from anything the provider echoes.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from typing import Any, ClassVar
+
+import httpx
+
+from seedflow.errors import SeedflowError
+
+__all__ = [
+    "Ambiguous", "AuthFailed", "Boundary", "GenerationFailed", "OutOfCredits", "ProviderError",
+    "RequestRejected", "RetryLater", "StopAll", "TaskNotFound", "check_api_key", "error_class",
+    "parse_retry_after",
+]
+
+EPOCH_THRESHOLD = 1e9
+_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
+                 httpx.UnsupportedProtocol)
+_MESSAGE_LIMIT = 300
+_MIN_KEY = 8
+
+
+class ProviderError(SeedflowError):
+    """A provider call failed; see the module docstring for what each subclass means."""
+
+    hint: ClassVar[str] = "see the provider's message"
+
+    def __init__(self, message: str, *, provider: str, http_status: int | None = None,
+                 code: int | None = None, provider_message: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.http_status = http_status
+        self.code = code
+        self.provider_message = provider_message
+
+
+class RetryLater(ProviderError):
+    """Transient: the same call may succeed later (after ``retry_after`` seconds when known)."""
+
+    hint = "temporary; retry later"
+
+    def __init__(self, message: str, *, provider: str, http_status: int | None = None,
+                 code: int | None = None, provider_message: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, provider=provider, http_status=http_status, code=code,
+                         provider_message=provider_message)
+        self.retry_after = retry_after
+
+
+class RequestRejected(ProviderError):
+    """The provider refused the request itself: fix it before sending it again."""
+
+    hint = "fix the request; sending it unchanged fails again"
+
+
+class StopAll(ProviderError):
+    """The account cannot create tasks: start no new task on this provider."""
+
+
+class AuthFailed(StopAll):
+    """The API key is missing, wrong or revoked."""
+
+    hint = "check {key_env}"
+
+
+class OutOfCredits(StopAll):
+    """The account's balance is too low for another task."""
+
+    hint = "top up credits with {provider}; no new tasks are started"
+
+
+class GenerationFailed(ProviderError):
+    """The task ended without images; creating it again is a new paid task."""
+
+    hint = "the task produced no image; running apply again creates (and pays for) a new task"
+
+
+class Ambiguous(ProviderError):
+    """The create may have reached the provider although no task id came back."""
+
+    hint = ("a task may exist and be billed, so this combination is recorded as uncertain and "
+            "not retried automatically; check {provider}'s task history before retrying it")
+
+
+class TaskNotFound(ProviderError):
+    """The provider has no record of the task id."""
+
+    hint = ("{provider} has no such task: a wrong or expired id, or one created a moment ago "
+            "that is not visible yet")
+
+
+_CODE_HINTS = {
+    408: "the upstream model gave no result within 10 minutes",
+    433: "the sub-key's usage limit is reached; retry later or raise the limit",
+    455: "{provider} is under maintenance; retry later",
+    505: "the feature is disabled at {provider}; this request cannot succeed until it is back",
+}
+
+
+def error_class(code: int, *, creating: bool) -> type[ProviderError]:
+    """The error a provider's (body or HTTP) ``code`` means, for a create or a status read."""
+    if code in (401, 403):
+        return AuthFailed
+    if code == 402:
+        return OutOfCredits
+    if code in (404, 422) and not creating:
+        return TaskNotFound
+    if code == 408:
+        return Ambiguous if creating else GenerationFailed
+    if code == 501:
+        return GenerationFailed
+    if code in (502, 504) and creating:
+        return Ambiguous
+    if code in (429, 433, 455) or (500 <= code < 600 and code != 505):
+        return RetryLater
+    if 300 <= code < 600:
+        return RequestRejected
+    return Ambiguous if creating else RetryLater
+
+
+def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """Seconds to wait, from ``Retry-After`` or else ``X-RateLimit-Reset``; None if neither."""
+    clock = time.time() if now is None else now
+    value = _retry_after(headers.get("retry-after", ""), clock)
+    return value if value is not None else _ratelimit_reset(headers.get("x-ratelimit-reset", ""),
+                                                             clock)
+
+
+def _retry_after(raw: str, now: float) -> float | None:
+    seconds = _finite(raw)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        when = email.utils.parsedate_to_datetime(raw.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def _ratelimit_reset(raw: str, now: float) -> float | None:
+    value = _finite(raw)
+    if value is None:
+        return None
+    return max(0.0, value - now if value >= EPOCH_THRESHOLD else value)
+
+
+def _finite(raw: str) -> float | None:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def check_api_key(api_key: str, *, key_env: str) -> None:
+    """Refuse a key that cannot go in an HTTP header (it would otherwise surface, unredacted, in
+    a low-level protocol error): whitespace, control or non-ASCII characters."""
+    if not all(" " < char < "\x7f" for char in api_key):
+        raise SeedflowError(f"{key_env} contains whitespace, control or non-ASCII characters; "
+                            "set it to the key exactly as the provider shows it")
+
+
+class Boundary:
+    """Translates one provider client's HTTP exchanges into data or a :class:`ProviderError`.
+
+    ``ok_code`` is the provider's success body code; ``key_env`` names the variable holding the
+    key (for the 401 hint); ``secret`` is redacted from every message.
+    """
+
+    def __init__(self, provider: str, *, ok_code: int, key_env: str, secret: str) -> None:
+        self.provider = provider
+        self._ok_code = ok_code
+        self._key_env = key_env
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"Boundary(provider={self.provider!r})"
+
+    @contextmanager
+    def sending(self, action: str, *, creating: bool) -> Iterator[None]:
+        """Translate transport errors raised inside the block (see the module docstring)."""
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, action, creating=creating) from exc
+
+    def data(self, response: httpx.Response, action: str, *, creating: bool) -> dict[str, Any]:
+        """The ``data`` object of a successful answer; raise the error any other answer means."""
+        payload = _json_object(response)
+        code = _body_code(payload)
+        if response.is_success and code == self._ok_code:
+            data = payload.get("data") if payload else None
+            if isinstance(data, dict):
+                return data
+            raise self.unreadable(response, action, "no `data` object", creating=creating)
+        if code is None or code == self._ok_code:
+            if response.is_success:
+                raise self.unreadable(response, action, "no body code", creating=creating)
+            code = response.status_code
+        raise self._error(response, action, code, _provider_message(payload), creating=creating)
+
+    def unreadable(self, response: httpx.Response, action: str, detail: str, *,
+                   creating: bool) -> ProviderError:
+        """An answer seedflow cannot read: Ambiguous for a create, RetryLater for a read."""
+        cls: type[ProviderError] = Ambiguous if creating else RetryLater
+        text = (f"{self.provider}: {action}: HTTP {response.status_code} with a body seedflow "
+                f"cannot read ({detail}); {self._hint(cls, None)}")
+        return _make(cls, text, provider=self.provider, http_status=response.status_code,
+                     retry_after=parse_retry_after(response.headers))
+
+    def _error(self, response: httpx.Response, action: str, code: int,
+               provider_message: str | None, *, creating: bool) -> ProviderError:
+        cls = error_class(code, creating=creating)
+        said = self._redact(provider_message)
+        retry_after = parse_retry_after(response.headers)
+        detail = f"HTTP {response.status_code}"
+        detail += f", code {code}" if code != response.status_code else ""
+        detail += f": {json.dumps(said, ensure_ascii=False)}" if said else ""
+        wait = f" (the provider asks to wait {retry_after:g}s)" if retry_after is not None else ""
+        text = (f"{self.provider}: {action} failed ({detail}); {self._hint(cls, code)}"
+                f"{wait if cls is RetryLater else ''}")
+        return _make(cls, text, provider=self.provider, http_status=response.status_code,
+                     code=code, provider_message=said, retry_after=retry_after)
+
+    def _transport_error(self, exc: httpx.TransportError, action: str, *,
+                         creating: bool) -> ProviderError:
+        sent = not isinstance(exc, _NOTHING_SENT)
+        cls: type[ProviderError] = Ambiguous if creating and sent else RetryLater
+        when = "after the request was sent" if sent else "before anything was sent"
+        reason = self._redact(str(exc)) or "no detail"
+        text = (f"{self.provider}: {action}: {type(exc).__name__} ({reason}) {when}; "
+                f"{self._hint(cls, None)}")
+        return _make(cls, text, provider=self.provider)
+
+    def _hint(self, cls: type[ProviderError], code: int | None) -> str:
+        """What happened (for codes that say more than their class) and what to do next."""
+        specific = _CODE_HINTS.get(code) if code is not None else None
+        if specific is None:
+            hint = cls.hint
+        elif cls in (RetryLater, RequestRejected):
+            hint = specific
+        else:
+            hint = f"{specific}; {cls.hint}"
+        return hint.format(provider=self.provider, key_env=self._key_env)
+
+    def _redact(self, text: str | None) -> str | None:
+        """Remove the key from provider text (keys shorter than 8 characters are not real keys,
+        and redacting them would garble words), and cap its length."""
+        if not text:
+            return text
+        secret = self._secret
+        clean = text.replace(secret, "[REDACTED]") if len(secret) >= _MIN_KEY else text
+        return clean if len(clean) <= _MESSAGE_LIMIT else clean[:_MESSAGE_LIMIT] + "…"
+
+
+def _make(cls: type[ProviderError], message: str, *, provider: str,
+          http_status: int | None = None, code: int | None = None,
+          provider_message: str | None = None, retry_after: float | None = None
+          ) -> ProviderError:
+    if cls is RetryLater:
+        return RetryLater(message, provider=provider, http_status=http_status, code=code,
+                          provider_message=provider_message, retry_after=retry_after)
+    return cls(message, provider=provider, http_status=http_status, code=code,
+               provider_message=provider_message)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _body_code(payload: dict[str, Any] | None) -> int | None:
+    code = payload.get("code") if payload else None
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code)
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _provider_message(payload: dict[str, Any] | None) -> str | None:
+    """The provider's own words: ``msg`` (kie.ai) or ``message`` (Apikley's page, Modellix)."""
+    for key in ("msg", "message"):
+        value = payload.get(key) if payload else None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
