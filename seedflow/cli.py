@@ -121,6 +121,39 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
 
 
 @cli.command()
+@click.argument("pipeline", type=PIPELINE)
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="DIR",
+              help="Folder to write index.html, thumbs/ and images/ into (created if needed; "
+                   "nothing is written outside it).")
+@click.option("--rows", metavar="AXIS", default=None,
+              help="Matrix axis for the grid rows (default: the first axis with more than "
+                   "one value).")
+@click.option("--cols", metavar="AXIS", default=None,
+              help="Matrix axis for the grid columns (default: the next such axis). Every "
+                   "other axis with several values gets a grid of its own.")
+@click.option("--plan", "plan_mode", is_flag=True,
+              help="Mark what `apply` would generate (+ new) and list orphaned lock entries.")
+@click.option("--link", is_flag=True,
+              help="Link to the images in output_dir instead of copying them into DIR/images "
+                   "(smaller, but DIR is then not self-contained).")
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Lockfile to read (default: beside the pipeline, *.lock).")
+def gallery(pipeline: Path, out: Path, rows: str | None, cols: str | None, plan_mode: bool,
+            link: bool, lock_path: Path | None) -> None:
+    """Write a static HTML contact sheet of the pipeline's images to DIR/index.html.
+
+    One grid per asset (rows and columns are matrix axes), thumbnails linking to the full
+    images, captions with address, prompt, provider, task id and date, and a placeholder for
+    every image not generated yet. Self-contained: open it from disk or upload DIR as a CI
+    artifact. Prints the path of index.html.
+    """
+    from seedflow.commands.gallery import gallery as run
+
+    _exit(run(pipeline, out=out, rows=rows, cols=cols, plan_mode=plan_mode,
+              lock_path=lock_path, link=link))
+
+
+@cli.command()
 @click.option("--check", is_flag=True, help="Fail if a derived schema is stale; write nothing.")
 @click.option("--dir", "schema_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="The schemas/ folder (default: the project's).")

@@ -36,7 +36,7 @@ from seedflow.combos import Combination
 from seedflow.download import Downloaded, DownloadError, download
 from seedflow.lock.model import LockedImage, LockEntry
 from seedflow.lock.store import fsync_dir
-from seedflow.outputs import file_sha256
+from seedflow.outputs import hash_check
 from seedflow.pacing import PollSchedule, RateLimiter, backoff_delay
 from seedflow.plan import Action, Move, Plan, PlanItem
 from seedflow.providers.base import ProviderClient, TaskState, TaskStatus
@@ -111,6 +111,7 @@ class Executor:
         self.settings = settings
         self.emit = emit
         self.outcome = Outcome()
+        self._check = hash_check(folder, output_dir)
         self.stopped: dict[str, str] = {}   # provider → why no new creates start
         self.limiters = {name: RateLimiter(settings.rates.get(name, c.limits.create_rate))
                          for name, c in clients.items()}
@@ -188,6 +189,7 @@ class Executor:
         for attempt in range(self.settings.request_retries):
             self._check_stopped(combo)
             await self.limiters[provider].wait()
+            self._check_stopped(combo)  # the provider may have refused the key while we waited
             failpoints.hit("before-intent")
             await self.recorder.record(intent)
             failpoints.hit("after-intent")
@@ -319,10 +321,7 @@ class Executor:
         self.emit("done", combo.address, ", ".join(i.path for i in images) + note)
 
     def _intact(self, path: str, image: LockedImage) -> bool:
-        try:
-            return file_sha256(self.folder / path) == image.sha256
-        except OSError:
-            return False
+        return self._check(path, image)
 
     async def _fetch_file(self, address: str, url: str, path: str) -> Downloaded:
         target = self._target(address, path)

@@ -14,7 +14,6 @@ expanding, so an oversized matrix is refused before any work is done.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,26 +71,41 @@ def expand(matrix: Matrix) -> list[Combo]:
 def count(matrix: Matrix) -> int:
     """The number of combinations :func:`expand` would return, computed without expanding it.
 
-    Only the axes that ``exclude``/``include`` entries mention are enumerated; the others
-    contribute a plain factor.
+    One pass over the axes counts the combinations that survive ``exclude``, keeping only the
+    number of partial combinations per set of exclude entries they still match: the cost
+    depends on the axis values and entries, not on the size of the product (enumerating even
+    just the axes the entries mention would take hours on a matrix that mentions many axes).
     """
     names = matrix.axis_names
     if not names:
         return max(1, len(matrix.include))
-    mentioned = {k for e in (*matrix.exclude, *matrix.include) for k in e if k in names}
-    free = math.prod(len(vals) for name, vals in matrix.axes if name not in mentioned)
-    sub = Matrix(tuple((n, v) for n, v in matrix.axes if n in mentioned), (), matrix.exclude)
-    kept = list(_product(sub)) if mentioned else [{}]
-    kept = [c for c in kept if not _excluded(c, matrix.exclude)]
-    originals = len(kept) * free
-    new = sum(1 for entry in matrix.include if not _extends_any(entry, kept, free, mentioned))
+    originals = _kept(matrix, {})
+    new = sum(1 for entry in matrix.include
+              if not _kept(matrix, {k: v for k, v in entry.items() if k in names}))
     total = originals + new
     return total if total else 1
 
 
-def _extends_any(entry: Mapping[str, Any], kept: Sequence[Combo], free: int,
-                 mentioned: set[str]) -> bool:
-    if free == 0:
-        return False
-    fixed = {k: v for k, v in entry.items() if k in mentioned}
-    return any(all(c[k] == v for k, v in fixed.items()) for c in kept)
+def _kept(matrix: Matrix, fixed: Mapping[str, Any]) -> int:
+    """How many combinations whose axes equal ``fixed`` (where it names them) no exclude hits."""
+    exclude = matrix.exclude
+    where = {name: i for i, name in enumerate(matrix.axis_names)}
+    last = [max((where[k] for k in entry if k in where), default=-1) for entry in exclude]
+    if -1 in last:
+        return 0  # an entry naming no axis matches every combination
+    # frozenset of the exclude entries a partial combination still matches → how many such
+    states: dict[frozenset[int], int] = {frozenset(range(len(exclude))): 1}
+    for axis, (name, values) in enumerate(matrix.axes):
+        domain = [v for v in values if v == fixed[name]] if name in fixed else values
+        following: dict[frozenset[int], int] = {}
+        for alive, n in states.items():
+            for value in domain:
+                still = frozenset(i for i in alive
+                                  if name not in exclude[i] or matches(value, exclude[i][name]))
+                if any(last[i] == axis for i in still):
+                    continue  # an entry matched on every axis it names: excluded
+                following[still] = following.get(still, 0) + n
+        states = following
+        if not states:
+            return 0
+    return sum(states.values())

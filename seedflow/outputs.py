@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from seedflow.lock.model import LockedImage
@@ -19,24 +20,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def presence_check(folder: Path) -> OutputCheck:
-    """Cheap check for plans: the file exists with the recorded size."""
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` resolves (symlinks followed) inside ``root``."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
+def presence_check(folder: Path, output_dir: Path) -> OutputCheck:
+    """Cheap check for plans: the file exists with the recorded size.
+
+    Only files inside output_dir count: a lockfile arrives in pull requests too, and a path in
+    it must never make seedflow read (and copy) a file from elsewhere.
+    """
 
     def intact(path: str, image: LockedImage) -> bool:
+        target = folder / path
         try:
-            return (folder / path).stat().st_size == image.size
+            return inside(output_dir, target) and target.stat().st_size == image.size
         except OSError:
             return False
 
     return intact
 
 
-def hash_check(folder: Path) -> OutputCheck:
+def hash_check(folder: Path, output_dir: Path) -> OutputCheck:
     """Thorough check (verify, apply, ``plan --check-hashes``): the recorded sha256 matches."""
 
     def intact(path: str, image: LockedImage) -> bool:
+        target = folder / path
         try:
-            return file_sha256(folder / path) == image.sha256
+            return inside(output_dir, target) and file_sha256(target) == image.sha256
         except OSError:
             return False
 

@@ -37,6 +37,7 @@ class RateLimiter:
     def __init__(self, rate: tuple[int, float] | None) -> None:
         self.rate = rate
         self._starts: deque[float] = deque()
+        self._not_before = 0.0
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
@@ -46,6 +47,9 @@ class RateLimiter:
         async with self._lock:
             while True:
                 now = time.monotonic()
+                if now < self._not_before:
+                    await asyncio.sleep(self._not_before - now)
+                    continue
                 while self._starts and self._starts[0] <= now - window - self.MARGIN:
                     self._starts.popleft()
                 if len(self._starts) < count:
@@ -54,11 +58,10 @@ class RateLimiter:
                 await asyncio.sleep(self._starts[0] + window + self.MARGIN - now)
 
     def push_back(self, seconds: float) -> None:
-        """The provider said 429 anyway: make the window look full for ``seconds``."""
+        """The provider said 429 anyway: start nothing for ``seconds``."""
         if self.rate is None:
             return
-        until = time.monotonic() + seconds - self.rate[1]
-        self._starts.extend([until] * max(0, self.rate[0] - len(self._starts)))
+        self._not_before = max(self._not_before, time.monotonic() + seconds)
 
 
 def backoff_delay(attempt: int, base: float, *, cap: float = 60.0,

@@ -20,8 +20,8 @@ class Project:
     lock: Lock
 
     def plan(self, *, check_hashes: bool = False) -> Plan:
-        folder = self.pipeline.folder
-        check = hash_check(folder) if check_hashes else presence_check(folder)
+        folder, root = self.pipeline.folder, self.pipeline.output_dir
+        check = hash_check(folder, root) if check_hashes else presence_check(folder, root)
         return make_plan(self.combinations, self.lock.entries, check)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from seedflow import failpoints
 from seedflow.lock.model import LockEntry
 from seedflow.lock.store import LockWriter
 
@@ -65,5 +64,4 @@ class Recorder:
             self.compact()
 
     def compact(self) -> None:
-        failpoints.hit("mid-compaction")
         self.writer.compact()

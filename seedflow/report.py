@@ -165,8 +165,12 @@ def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:
 
 
 def write_json(project: Project, plan: Plan, stream: Any) -> None:
-    json.dump(plan_json(project, plan), stream, ensure_ascii=False, indent=1)
-    stream.write("\n")
+    """One item per line: readable, diffable, and written by the C encoder (indent= is not)."""
+    data = plan_json(project, plan)
+    items = data.pop("items")
+    stream.write('{"items": [\n')
+    stream.write(",\n".join(json.dumps(item, ensure_ascii=False) for item in items))
+    stream.write("\n],\n" + json.dumps(data, ensure_ascii=False, indent=1)[2:] + "\n")
 
 
 def relative(path: Path) -> str:

@@ -24,9 +24,11 @@ from seedflow.providers import PROVIDERS, ProviderSpec
 from seedflow.providers.apikley.client import ApikleyClient
 from seedflow.providers.base import ProviderClient, ProviderLimits
 from seedflow.providers.modellix.client import ModellixClient
+from seedflow.transport import ShardedTransport
 
 SIM_KEY = "simulator-needs-no-key"
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+CONNECTIONS = 128
 
 
 def _number(name: str, env: Mapping[str, str], *, integer: bool = False) -> Any:
@@ -108,8 +110,7 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
 
 def _client(spec: ProviderSpec, base_url: str, key: str,
             limits: ProviderLimits | None = None) -> ProviderClient:
-    pool = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-    http = httpx.AsyncClient(timeout=TIMEOUT, limits=pool)
+    http = httpx.AsyncClient(timeout=TIMEOUT, transport=ShardedTransport(CONNECTIONS))
     if spec.protocol == "apikley":
         return ApikleyClient(http, base_url=base_url, api_key=key, limits=limits, name=spec.name)
     return ModellixClient(http, base_url=base_url, api_key=key, limits=limits, name=spec.name)
@@ -117,5 +118,4 @@ def _client(spec: ProviderSpec, base_url: str, key: str,
 
 def download_client() -> httpx.AsyncClient:
     """Result URLs are fetched without credentials: a URL may point at any host (a CDN)."""
-    return httpx.AsyncClient(timeout=TIMEOUT,
-                             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50))
+    return httpx.AsyncClient(timeout=TIMEOUT, transport=ShardedTransport(CONNECTIONS))

@@ -22,7 +22,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_REPEAT = 10_000
-MAX_POWER = 10**6
+MAX_POWER_BITS = 4096  # largest result of `**` on whole numbers, in bits
 
 
 class TemplateProblem(Exception):
@@ -49,7 +49,28 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             raise SecurityError(f"repetition longer than {MAX_REPEAT} is not allowed")
         if operator == "**" and isinstance(right, int) and abs(right) > 64:
             raise SecurityError("exponents above 64 are not allowed")
+        if (operator == "**" and isinstance(left, int) and isinstance(right, int)
+                and abs(left).bit_length() * right > MAX_POWER_BITS):
+            raise SecurityError(f"powers larger than 2**{MAX_POWER_BITS} are not allowed")
         return super().call_binop(context, operator, left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # `{{ product.items }}` is the YAML key `items`, never the dict method (as on the fast
+        # path, so both paths render the same text).
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
+def _finalize(value: Any) -> Any:
+    """Refuse to print a function or method: its text holds a memory address, so the prompt
+    (and the combination's identity) would change on every run."""
+    if callable(value) and not isinstance(value, jinja2.Undefined):
+        name = getattr(value, "__name__", type(value).__name__)
+        raise jinja2.TemplateRuntimeError(
+            f"`{name}` is a function or method, not a value; use a filter (`name | title`) "
+            "or a key that exists")
+    return value
 
 
 def _is_big_repeat(left: Any, right: Any) -> bool:
@@ -61,7 +82,8 @@ def _is_big_repeat(left: Any, right: Any) -> bool:
 
 @cache
 def environment() -> jinja2.Environment:
-    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
+                   finalize=_finalize)
     env.filters.pop("random", None)
     env.globals.pop("lipsum", None)
     env.filters["slug"] = slug

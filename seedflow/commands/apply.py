@@ -47,7 +47,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         base = read_lock(main_lock).entries
     with LockWriter(fragment_path(main_lock, share) if share else main_lock) as writer:
         entries = {**base, **writer.lock.entries}
-        plan = make_plan(combinations, entries, hash_check(pipeline.folder))
+        plan = make_plan(combinations, entries, hash_check(pipeline.folder, pipeline.output_dir))
         items = select(plan, targets)
         if not items:
             _tidy(writer)

@@ -91,9 +91,11 @@ def entry_from_json(data: Any) -> LockEntry:
             task_id=_opt_str(data, "task_id"), submitted_at=_opt_str(data, "submitted_at"),
             completed_at=_opt_str(data, "completed_at"),
             result_urls=tuple(_str_list(data, "result_urls")),
-            images=tuple(_image(i) for i in data.get("images", [])),
-            error=_opt_str(data, "error"), attempts=int(data.get("attempts", 1)),
+            images=tuple(_image(i) for i in _list(data, "images")),
+            error=_opt_str(data, "error"), attempts=_attempts(data.get("attempts", 1)),
             unsent=data.get("unsent") or {})
+        if not isinstance(entry.unsent, dict):
+            raise EntryFormatError("`unsent` must be an object")
     except (TypeError, KeyError) as exc:
         raise EntryFormatError(f"bad field {exc}") from None
     if entry.state in ("submitted", "succeeded") and not entry.task_id:
@@ -119,6 +121,19 @@ def _dict(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     if not isinstance(value, dict):
         raise EntryFormatError(f"`{key}` must be an object")
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise EntryFormatError(f"`{key}` must be a list")
+    return value
+
+
+def _attempts(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise EntryFormatError("`attempts` must be a whole number")
     return value
 
 

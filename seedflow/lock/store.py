@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from seedflow import __version__, failpoints
 from seedflow.errors import LockError
@@ -114,11 +115,11 @@ def _check_header(line: str, name: str) -> None:
         raise LockError(f"{name}:1: not a seedflow lockfile (no `{HEADER_KEY}` header). "
                         "Is --lock pointing at the right file?")
     version = header[HEADER_KEY]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise LockError(f"{name}:1: unknown lockfile format {version!r}")
+    if version > FORMAT_VERSION:
         raise LockError(f"{name}:1: lockfile format {version} was written by a newer seedflow "
                         f"(this one reads format {FORMAT_VERSION}); upgrade seedflow")
-    if version < 1:
-        raise LockError(f"{name}:1: unknown lockfile format {version!r}")
 
 
 def _parse_entry(line: str, name: str, number: int) -> LockEntry:
@@ -156,6 +157,17 @@ def _apply_event(event: dict[str, object], entries: dict[str, LockEntry]) -> Non
         entries.pop(str(event["drop"]), None)
     else:
         raise KeyError("put or drop")
+
+
+def _drop_torn_tail(path: Path, journal: IO[str]) -> None:
+    """Cut a last line that a crash left without its newline (replay ignores it), so the next
+    append starts a line of its own instead of being glued onto the fragment. The journal is
+    small (compaction empties it) and was just read in full by the replay."""
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep != len(data):
+        os.ftruncate(journal.fileno(), keep)
+        os.fsync(journal.fileno())
 
 
 def lock_text(entries: Iterable[LockEntry]) -> str:
@@ -202,6 +214,7 @@ class LockWriter:
             _release(path, self._guard)
             raise
         self._journal = open(journal_path(path), "a", encoding="utf-8")  # noqa: SIM115
+        _drop_torn_tail(journal_path(path), self._journal)
         self._batching = False
 
     def append(self, entries: Iterable[LockEntry]) -> None:

@@ -128,7 +128,13 @@ class SchemaCheck:
         if param is None and path.startswith(self._extra_prefix):
             param = "extra:" + path[len(self._extra_prefix):]
         where = f" (request field `{path}`)" if path else ""
-        return Problem(param or "prompt", f"{self._protocol} refuses it: {error.message}{where}")
+        message = error.message
+        if error.validator in ("maxLength", "minLength") and isinstance(error.instance, str):
+            # jsonschema's message quotes the whole value: a 20,000-character wall of prompt
+            bound = "at most" if error.validator == "maxLength" else "at least"
+            message = (f"it is {len(error.instance):,} characters long, and {bound} "
+                       f"{error.validator_value:,} are accepted")
+        return Problem(param or "prompt", f"{self._protocol} refuses it: {message}{where}")
 
 
 @cache

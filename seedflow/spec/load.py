@@ -80,7 +80,7 @@ def _explain(error: jsonschema.ValidationError, positions: Positions) -> list[Sp
     if error.validator == "propertyNames":
         return [SpecError(positions.at(path), f"{where}: invalid name: {error.message}")]
     if error.validator == "required":
-        return [SpecError(positions.at(path), f"{where}: {error.message}")]
+        return [SpecError(positions.at(path), f"{where}: {error.message}; add it")]
     if error.validator in ("anyOf", "oneOf") and error.context:
         error = error.context[0]
     return [SpecError(positions.at(path), f"{where}: {_message(error)}")]
@@ -94,7 +94,16 @@ def _unknown_key(positions: Positions, path: PathKey, key: str,
                      f"unknown key `{key}` in {_dotted(path)} ({suggestion})")
 
 
+_TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "text",
+               "boolean": "true or false", "array": "a list", "object": "a mapping"}
+
+
 def _message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "type":
+        wanted = error.validator_value
+        names = [wanted] if isinstance(wanted, str) else list(wanted)  # type: ignore[arg-type]
+        words = " or ".join(_TYPE_WORDS.get(str(n), str(n)) for n in names)
+        return f"{error.instance!r} is not {words}; write {words} here"
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
         return f"{error.instance!r} is not allowed; use one of: {allowed}"

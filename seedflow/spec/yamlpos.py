@@ -47,9 +47,15 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        problem = f"{exc.problem or exc.context or 'invalid YAML'}; fix the syntax at this place"
+        if exc.context and exc.context_mark and mark and mark.index >= len(text.rstrip()):
+            # The file ended inside a quote or bracket: the end of the file is no place to fix,
+            # the opening is ("while scanning a quoted scalar" → "a quoted scalar").
+            mark = exc.context_mark
+            problem = (f"the file ends inside {exc.context.split(' ', 2)[-1]} that starts here; "
+                       "close it")
         where = Location(file, mark.line + 1, mark.column + 1) if mark else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise SpecError(where, f"invalid YAML: {problem}; fix the syntax at this place") from None
+        raise SpecError(where, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise SpecError(Location(file, 1, 1), f"invalid YAML: {exc}") from None
     if node is None:

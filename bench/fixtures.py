@@ -1,0 +1,94 @@
+"""Synthetic pipelines and lockfiles of a given size, written to a scratch folder."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from seedflow.lock.model import LockedImage, LockEntry
+from seedflow.lock.store import lock_text, write_atomic
+from seedflow.project import load_project
+
+# (products, colours, aspects, seeds) whose product is the combination count
+SHAPES = {1_000: (50, 20, 1, 1), 10_000: (100, 50, 2, 1), 100_000: (100, 50, 4, 5)}
+ASPECTS = ["1:1", "16:9", "4:3", "3:2"]
+
+
+def plan_pipeline(folder: Path, size: int, provider: str = "apikley") -> Path:
+    products, colours, aspects, seeds = SHAPES[size]
+    doc = {
+        "version": 1, "provider": provider, "output_dir": "out",
+        "limits": {"max_combinations": size},
+        "vars": {"style": "soft studio light, seamless white backdrop"},
+        "defaults": {"resolution": "2K"},
+        "assets": {"grid": {
+            "prompt": "Product photo of {{ product.text }} in {{ colour }}, {{ style }}",
+            "matrix": {
+                "product": [{"id": f"p{i}", "text": f"product number {i}"}
+                            for i in range(products)],
+                "colour": [f"colour-{i}" for i in range(colours)],
+                "aspect": ASPECTS[:aspects],
+                "seed": list(range(1, seeds + 1)),
+            },
+            "output": "{{ product.id }}/{{ colour }}/{{ aspect | slug }}-s{{ seed }}.png",
+        }},
+    }
+    path = folder / f"plan-{size}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def lock_everything(pipeline: Path) -> Path:
+    """A lock where every combination succeeded, with a 1-byte file per output."""
+    project = load_project(pipeline)
+    entries = []
+    for combo in project.combinations:
+        images = []
+        for out in combo.outputs:
+            target = pipeline.parent / out
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(b"x")
+            images.append(LockedImage(out, hashlib.sha256(b"x").hexdigest(), 1,
+                                      f"https://example.invalid/{combo.fingerprint}.png"))
+        entries.append(LockEntry(
+            fingerprint=combo.fingerprint, address=combo.address, asset=combo.asset,
+            provider=combo.provider, state="succeeded", request=combo.request,
+            task_id=f"task_{combo.fingerprint[:12]}", submitted_at="2026-01-01T00:00:00Z",
+            completed_at="2026-01-01T00:00:10Z", images=tuple(images)))
+    lock = pipeline.with_suffix(".lock")
+    write_atomic(lock, lock_text(entries))
+    return lock
+
+
+def orphan_lock(path: Path, count: int) -> None:
+    """A lock of ``count`` finished entries that no pipeline refers to (a large history)."""
+    entries = []
+    for i in range(count):
+        fp = hashlib.sha256(str(i).encode()).hexdigest()[:32]
+        entries.append(LockEntry(
+            fingerprint=fp, address=f"history[n={i}]", asset="history", provider="apikley",
+            state="succeeded", task_id=f"task_{i}", submitted_at="2026-01-01T00:00:00Z",
+            completed_at="2026-01-01T00:00:10Z",
+            request={"model": "bytedance/seedream-v4-text-to-image",
+                     "input": {"prompt": f"an old image number {i}", "image_size": "square_hd"}},
+            images=(LockedImage(f"old/{i}.png", "0" * 64, 1000,
+                                f"https://example.invalid/{i}.png"),)))
+    write_atomic(path, lock_text(entries))
+
+
+def apply_pipeline(folder: Path, tasks: int, name: str = "apply") -> Path:
+    doc = {
+        "version": 1, "provider": "apikley", "output_dir": f"out-{name}",
+        "limits": {"max_combinations": max(tasks, 1)},
+        "assets": {"bench": {
+            "prompt": "Benchmark image {{ n }}",
+            "matrix": {"n": list(range(tasks))},
+            "aspect": "1:1",
+            "output": "{{ n }}.png",
+        }},
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path

@@ -1,0 +1,133 @@
+"""``seedflow lock merge OUT INPUT...`` and ``seedflow lock merge-driver %O %A %B [%P]``.
+
+``merge`` folds lockfiles and shard fragments (``apply --shard K/N`` writes
+``<lock>.shard-K-of-N.lock``) into OUT, under OUT's apply lock, and never loses an entry: OUT's
+own entries are kept unless an input has a newer version. ``merge-driver`` is git's merge
+driver for ``*.lock`` (see docs/ci.md): a three-way merge written back to ``%A``. The rules are
+in :mod:`seedflow.lock.merge`.
+
+``python -m seedflow.commands.lock merge-driver %O %A %B`` runs the driver without the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from seedflow.errors import LockError, SeedflowError
+from seedflow.lock.merge import same, three_way, union
+from seedflow.lock.model import LockEntry
+from seedflow.lock.store import (
+    Lock,
+    LockWriter,
+    lock_text,
+    parse_lock,
+    read_lock,
+    write_atomic,
+)
+
+
+def merge(out: Path, inputs: Sequence[Path]) -> int:
+    """Fold ``inputs`` into ``out`` (created when missing); exit 0, or a LockError."""
+    sources = _distinct([p for p in inputs if not _same_file(p, out)])
+    locks = [_read_input(path).entries for path in sources]  # all load, or nothing is written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        writer = LockWriter(out)
+    except LockError as exc:
+        raise LockError(f"cannot merge into {out}: {exc.message}. Its entries are kept by the "
+                        "merge, so it must load; see docs/ci.md (\"Merging lockfiles\") for a "
+                        "lockfile with conflict markers") from None
+    with writer:
+        before = dict(writer.lock.entries)
+        merged = union(locks, into=before)
+        changed = [e for fp, e in merged.entries.items() if not same(before.get(fp), e)]
+        writer.append(changed)
+        writer.compact()
+    _warn(merged.warnings)
+    added = sum(1 for e in changed if e.fingerprint not in before)
+    click.echo(f"Merged {len(sources)} lockfile{'s' * (len(sources) != 1)} into {out}: "
+               f"{len(merged.entries)} entries ({added} added, {len(changed) - added} updated).")
+    return 0
+
+
+def merge_driver(ancestor: Path, ours: Path, theirs: Path, name: str | None = None) -> int:
+    """git's merge driver contract: merge ``%O``, ``%A``, ``%B``; write the result to ``%A``.
+
+    Exit 0 when merged; a LockError (exit 1: git keeps the conflict) when a side is not a
+    lockfile this seedflow can read.
+    """
+    label = name or str(ours)
+    base = _parse(ancestor, f"{label} (merge base)", empty_ok=True)
+    merged = three_way(base, _parse(ours, f"{label} (ours)"),
+                       _parse(theirs, f"{label} (theirs)"))
+    write_atomic(ours, lock_text(merged.entries.values()))
+    _warn(merged.warnings, prefix=f"{label}: ")
+    return 0
+
+
+def _parse(path: Path, name: str, *, empty_ok: bool = False) -> dict[str, LockEntry]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise LockError(f"{name} is not UTF-8 text, so not a seedflow lockfile") from None
+    except OSError as exc:
+        raise LockError(f"cannot read {name}: {exc.strerror}") from None
+    if empty_ok and not text.strip():
+        return {}  # git passes an empty merge base when both sides added the file
+    return parse_lock(text, name)
+
+
+def _read_input(path: Path) -> Lock:
+    if not path.is_file():
+        raise SeedflowError(f"{path}: no such lockfile (check the path; a shard's fragment is "
+                            "named like catalog.shard-1-of-4.lock)")
+    return read_lock(path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _distinct(paths: list[Path]) -> list[Path]:
+    result: list[Path] = []
+    for path in paths:
+        if not any(_same_file(path, seen) for seen in result):
+            result.append(path)
+    return result
+
+
+def _warn(warnings: Sequence[str], prefix: str = "") -> None:
+    for warning in warnings:
+        click.echo(f"warning: {prefix}{warning}", err=True)
+
+
+USAGE = ("usage: python -m seedflow.commands.lock merge-driver %O %A %B [%P]\n"
+         "       python -m seedflow.commands.lock merge OUT INPUT...")
+
+
+def _main(argv: Sequence[str]) -> int:
+    """The commands without the CLI (so a git config can name this module directly)."""
+    command, args = (argv[0], list(argv[1:])) if argv else ("", [])
+    try:
+        if command == "merge-driver" and len(args) in (3, 4):
+            return merge_driver(Path(args[0]), Path(args[1]), Path(args[2]),
+                                args[3] if len(args) == 4 else None)
+        if command == "merge" and len(args) >= 2:
+            return merge(Path(args[0]), [Path(a) for a in args[1:]])
+    except SeedflowError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return 1
+    click.echo(USAGE, err=True)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,207 @@
+"""``seedflow prune PIPELINE [--files] [--yes]``: forget lock entries the pipeline no longer has.
+
+An *orphan* is a locked combination that is no longer in the spec (plan shows it as ``orphan``).
+Prune lists them, asks on a terminal (``--yes`` skips the question; without a terminal it is
+required), then drops them through :class:`LockWriter` (journal, then compaction), holding the
+lockfile's apply lock, so it never races an ``apply``.
+
+``--files`` also deletes the orphans' images, but never a file that something else may own:
+one that another lock entry or a current combination's output also uses (a new image may have
+been written to the same path), one that no longer holds the bytes this entry recorded, or one
+outside the pipeline's ``output_dir``. Files are deleted before the entries are dropped, so a
+crash in between leaves an orphan that a second prune finishes, never an untracked file.
+
+Unfinished orphans (``uncertain`` or ``submitted``) may be paid tasks still running at the
+provider: they are listed with a warning and pruned only with ``--yes``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from seedflow.combos import Combination, resolve
+from seedflow.errors import SeedflowError
+from seedflow.lock.model import LockedImage, LockEntry, sort_key
+from seedflow.lock.store import LockWriter, read_lock
+from seedflow.outputs import file_sha256
+from seedflow.plan import Action, make_plan
+from seedflow.spec.load import load_pipeline
+from seedflow.spec.model import Pipeline
+
+UNFINISHED = frozenset({"uncertain", "submitted"})
+
+
+@dataclass(frozen=True)
+class FileAction:
+    """What prune does with one orphan image file."""
+
+    file: Path          # as recorded: the pipeline's folder / the lock's path
+    shown: str          # relative to the current directory
+    delete: bool
+    reason: str = ""    # why it is kept
+
+
+def prune(path: Path, *, lock_path: Path | None = None, files: bool = False,
+          yes: bool = False) -> int:
+    pipeline = load_pipeline(path)
+    combinations = resolve(pipeline)
+    lock_file = lock_path or pipeline.default_lock
+    if not orphans_of(read_lock(lock_file).entries, combinations):  # read-only when no work
+        click.echo("No orphans.")
+        return 0
+    with LockWriter(lock_file) as writer:
+        orphans = orphans_of(writer.lock.entries, combinations)
+        chosen = orphans if yes else [e for e in orphans if e.state not in UNFINISHED]
+        dropped = {e.fingerprint for e in chosen}
+        remaining = {fp: e for fp, e in writer.lock.entries.items() if fp not in dropped}
+        actions = file_actions(pipeline, chosen, remaining, combinations) if files else {}
+        _show(pipeline, lock_file, orphans, actions, files=files)
+        _warn_unfinished([e for e in orphans if e.state in UNFINISHED], yes=yes)
+        _confirm(lock_file, chosen, actions, yes=yes)
+        failed = _delete(actions)
+        done = [e for e in chosen
+                if not any(a.file in failed for a in actions.get(e.fingerprint, ()))]
+        writer.drop(e.fingerprint for e in done)
+        writer.compact()
+    _summarise(lock_file, done, actions, kept=len(orphans) - len(chosen), failed=failed)
+    return 1 if failed else 0
+
+
+def orphans_of(entries: Mapping[str, LockEntry],
+               combinations: Iterable[Combination]) -> list[LockEntry]:
+    """Locked entries no combination of the spec has (the plan's ``orphan`` items)."""
+    plan = make_plan(combinations, entries, lambda path, image: True)
+    return sorted((item.entry for item in plan.of(Action.ORPHAN) if item.entry), key=sort_key)
+
+
+def file_actions(pipeline: Pipeline, chosen: list[LockEntry],
+                 remaining: Mapping[str, LockEntry],
+                 combinations: Iterable[Combination]) -> dict[str, list[FileAction]]:
+    """Per orphan fingerprint, what to do with each of its images (see the module docstring)."""
+    folder = pipeline.folder
+    used = _users(folder, remaining, combinations)
+    root = Path(os.path.realpath(pipeline.output_dir))
+    decided: dict[str, FileAction] = {}
+    actions: dict[str, list[FileAction]] = {}
+    for entry in chosen:
+        for image in entry.images:
+            real = os.path.realpath(folder / image.path)
+            if real not in decided:
+                decided[real] = _decide(folder / image.path, real, image, root, used)
+            actions.setdefault(entry.fingerprint, []).append(decided[real])
+    return actions
+
+
+def _users(folder: Path, remaining: Mapping[str, LockEntry],
+           combinations: Iterable[Combination]) -> dict[str, str]:
+    """Real path → who else uses it: a lock entry staying in the lock, or a current output."""
+    used: dict[str, str] = {}
+    for combo in combinations:
+        for output in combo.outputs:
+            used.setdefault(os.path.realpath(folder / output), f"an output of {combo.address}")
+    for entry in remaining.values():
+        for image in entry.images:
+            used.setdefault(os.path.realpath(folder / image.path),
+                            f"the lock entry {entry.address}")
+    return used
+
+
+def _decide(file: Path, real: str, image: LockedImage, root: Path,
+            used: Mapping[str, str]) -> FileAction:
+    shown = os.path.relpath(file).replace(os.sep, "/")
+    if not Path(real).is_relative_to(root):
+        return FileAction(file, shown, False, "outside output_dir: seedflow never deletes there")
+    if real in used:
+        return FileAction(file, shown, False, f"still used by {used[real]}")
+    try:
+        intact = file_sha256(file) == image.sha256
+    except FileNotFoundError:
+        return FileAction(file, shown, False, "already gone")
+    except OSError as exc:
+        return FileAction(file, shown, False, f"unreadable: {exc.strerror}")
+    if not intact:
+        return FileAction(file, shown, False, "changed since it was generated, so not this "
+                          "entry's image any more")
+    return FileAction(file, shown, True)
+
+
+def _show(pipeline: Pipeline, lock_file: Path, orphans: list[LockEntry],
+          actions: Mapping[str, list[FileAction]], *, files: bool) -> None:
+    click.echo(f"Orphaned entries in {lock_file} (no longer in {pipeline.path}):")
+    for entry in orphans:
+        task = f", task {entry.task_id}" if entry.task_id else ""
+        flight = "  (unfinished: may be a paid task in flight)" if entry.state in UNFINISHED else ""
+        count = "" if files or not entry.images else f", {_files(len(entry.images))} left on disk"
+        click.echo(f"  - {entry.address}  [{entry.state}{task}{count}]{flight}")
+        for action in actions.get(entry.fingerprint, ()):
+            line = f"delete  {action.shown}" if action.delete else \
+                f"keep    {action.shown}  ({action.reason})"
+            click.echo(f"      {line}")
+
+
+def _warn_unfinished(unfinished: list[LockEntry], *, yes: bool) -> None:
+    if not unfinished:
+        return
+    n = len(unfinished)
+    what = (f"{n} unfinished orphan{'s' * (n != 1)} (uncertain or submitted) may be paid tasks "
+            "still in flight at the provider; pruning forgets them, and their images are never "
+            "downloaded.")
+    then = " Pruning them anyway (--yes)." if yes else " They are kept: they are pruned only " \
+        "with --yes."
+    click.echo(f"warning: {what}{then}", err=True)
+
+
+def _confirm(lock_file: Path, chosen: list[LockEntry],
+             actions: Mapping[str, list[FileAction]], *, yes: bool) -> None:
+    if yes:
+        return
+    if not chosen:
+        raise SeedflowError("nothing pruned: every orphan is unfinished and may be a paid task "
+                            "in flight; pass --yes to prune them anyway")
+    deleting = _deleting(actions)
+    files = f" and delete {_files(len(deleting))}" if deleting else ""
+    what = f"remove {len(chosen)} entr{'ies' if len(chosen) != 1 else 'y'} from {lock_file}{files}"
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise SeedflowError(f"prune would {what}, and there is no terminal to confirm on; pass "
+                            "--yes to go ahead (--yes also prunes unfinished orphans)")
+    if not click.confirm(f"{what[0].upper()}{what[1:]}?", default=False):
+        raise SeedflowError("cancelled; nothing was changed")
+
+
+def _deleting(actions: Mapping[str, list[FileAction]]) -> list[Path]:
+    return list(dict.fromkeys(a.file for group in actions.values() for a in group if a.delete))
+
+
+def _delete(actions: Mapping[str, list[FileAction]]) -> dict[Path, str]:
+    """Delete the files marked for deletion; return those that could not be, with why."""
+    failed: dict[Path, str] = {}
+    for file in _deleting(actions):
+        try:
+            file.unlink(missing_ok=True)
+        except OSError as exc:
+            failed[file] = exc.strerror or str(exc)
+    return failed
+
+
+def _summarise(lock_file: Path, done: list[LockEntry], actions: Mapping[str, list[FileAction]],
+               *, kept: int, failed: Mapping[Path, str]) -> None:
+    deleted = [f for f in _deleting(actions) if f not in failed]
+    files = f" and deleted {_files(len(deleted))}" if actions else ""
+    click.echo(f"Pruned {len(done)} orphaned entr{'ies' if len(done) != 1 else 'y'} from "
+               f"{lock_file}{files}.")
+    if kept:
+        click.echo(f"Kept {kept} unfinished orphan{'s' * (kept != 1)} (--yes prunes "
+                   f"{'them' if kept != 1 else 'it'}).")
+    for file, reason in failed.items():
+        click.echo(f"error: cannot delete {os.path.relpath(file)}: {reason}; its entry stays in "
+                   "the lock, so running prune again retries it", err=True)
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"

@@ -1,0 +1,401 @@
+"""Pipeline + plan → the gallery's page model (pure: no I/O, no Pillow, no HTML).
+
+Layout rules:
+
+- One :class:`Section` per asset, in pipeline order.
+- Rows and columns are matrix axes: ``--rows``/``--cols`` when the asset has that axis, else
+  the first axis with more than one value becomes the rows and the next one the columns.
+- Every other axis with more than one value splits the section into sub-grids, one per
+  combination of their values (titled e.g. ``seed=11``); axes with a single value are listed
+  once in the section header.
+- A cell holds the images of the combination at that row and column (several, side by side,
+  when the asset asks for ``images`` > 1); a cell with no combination (an ``exclude``) is
+  shown empty ("not in the matrix").
+- Mapping values are labelled by their ``id`` (or ``name``) key, as in addresses.
+- A combination whose images are not on disk is a placeholder tile saying why (not generated
+  yet, failed, in progress, file missing). In plan mode, what ``apply`` would pay for is marked
+  ``+ new`` and orphaned lock entries are listed at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from seedflow.combos import Combination
+from seedflow.errors import SeedflowError
+from seedflow.plan import Action, Move, Plan, PlanItem
+from seedflow.spec.model import Asset, Pipeline
+
+MISSING_VALUE = "—"
+"""The label of an axis a combination does not set (an ``include`` that adds a new key)."""
+
+
+MODIFIED = "the file differs from the image the lockfile records (edited or replaced)"
+
+
+class Status(StrEnum):
+    READY = "ready"            # the image is on disk
+    PENDING = "pending"        # never generated
+    RUNNING = "running"        # submitted, not finished (apply resumes it)
+    FAILED = "failed"          # the last attempt failed
+    UNCERTAIN = "uncertain"    # a create may have reached the provider
+    MISSING = "missing"        # locked, but the file is gone or wrong (apply restores it)
+    BROKEN = "broken"          # on disk, but cannot be shown (set by :func:`attach_media`)
+
+
+class Mark(StrEnum):
+    NEW = "new"                # plan mode: apply would create it (a paid task)
+    ORPHAN = "orphan"          # plan mode: locked, no longer in the pipeline
+
+
+LEGEND: tuple[tuple[Mark, str], ...] = (
+    (Mark.NEW, "apply would generate this: a new paid task"),
+    (Mark.ORPHAN, "in the lockfile but no longer in the pipeline"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Where the rendered page finds an image (hrefs relative to the gallery folder)."""
+
+    thumb: str
+    full: str
+    width: int      # of the thumbnail, pixels
+    height: int
+    sha256: str = ""   # of the file that was shown
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """One image of one combination: a thumbnail, or a placeholder saying why not."""
+
+    address: str
+    prompt: str
+    provider: str
+    task_id: str | None
+    date: str | None
+    output: str                  # the path the spec wants, relative to the pipeline folder
+    index: int                   # 1-based image index within the task
+    images: int                  # images the task makes
+    aspect: tuple[int, int]      # width:height, for sizing placeholders
+    status: Status
+    source: str | None = None    # the file to show (relative to the pipeline folder)
+    sha256: str | None = None    # what the lock recorded for it
+    note: str | None = None      # why there is no image (or what is odd about it), in words
+    mark: Mark | None = None
+    media: Media | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    tiles: tuple[Tile, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    title: str | None                      # the split-axis values, e.g. "seed=11"
+    rows: tuple[str, ...]                  # row labels ("" when there is no row axis)
+    cols: tuple[str, ...]
+    cells: tuple[tuple[Cell, ...], ...]    # rows × cols
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    asset: str
+    providers: tuple[str, ...]
+    row_axis: str | None
+    col_axis: str | None
+    split_axes: tuple[str, ...]
+    fixed: tuple[tuple[str, str], ...]     # single-valued axes: (axis, label)
+    grids: tuple[Grid, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    title: str
+    plan_mode: bool
+    sections: tuple[Section, ...]
+    orphans: tuple[Tile, ...] = ()
+    plan_summary: tuple[tuple[str, int], ...] = ()
+
+    def tiles(self) -> Iterable[Tile]:
+        for section in self.sections:
+            for grid in section.grids:
+                for row in grid.cells:
+                    for cell in row:
+                        yield from cell.tiles
+        yield from self.orphans
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    name: str
+    values: tuple[str, ...]    # labels, in matrix order
+
+
+def build_page(pipeline: Pipeline, plan: Plan, *, rows: str | None = None,
+               cols: str | None = None, plan_mode: bool = False) -> Page:
+    """The page model of ``plan``'s combinations; SeedflowError for unusable --rows/--cols."""
+    by_asset: dict[str, list[PlanItem]] = {}
+    orphans: list[Tile] = []
+    for item in plan.items:
+        if item.combination is not None:
+            by_asset.setdefault(item.combination.asset, []).append(item)
+        elif plan_mode and item.entry is not None:
+            orphans += orphan_tiles(item)
+    axes = {a.name: asset_axes(a, by_asset.get(a.name, [])) for a in pipeline.assets}
+    check_axis_options(axes, rows, cols)
+    sections = tuple(
+        section(asset.name, by_asset[asset.name], axes[asset.name], rows, cols, plan_mode)
+        for asset in pipeline.assets if asset.name in by_asset)
+    summary = tuple(plan.summary.items()) if plan_mode else ()
+    return Page(pipeline.path.name, plan_mode, sections, tuple(orphans), summary)
+
+
+def check_axis_options(axes: Mapping[str, Sequence[Axis]], rows: str | None,
+                       cols: str | None) -> None:
+    if rows is not None and rows == cols:
+        raise SeedflowError(f"--rows and --cols are both `{rows}`; pick two different axes")
+    known = sorted({axis.name for asset_axes in axes.values() for axis in asset_axes})
+    for option, name in (("--rows", rows), ("--cols", cols)):
+        if name is not None and name not in known:
+            listed = ", ".join(f"`{n}`" for n in known) or "none (no asset has a matrix)"
+            raise SeedflowError(f"{option} `{name}`: no asset has a matrix axis of that name; "
+                                f"the axes are: {listed}")
+
+
+# ---- axes ---------------------------------------------------------------------------------
+
+def label(value: Any) -> str:
+    """A matrix value as people read it: mappings by their ``id`` (or ``name``) key."""
+    if isinstance(value, Mapping):
+        for key in ("id", "name"):
+            if key in value:
+                return label(value[key])
+        return ", ".join(f"{k}={label(v)}" for k, v in value.items()
+                         if not isinstance(v, Mapping | list))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def value_label(vars: Mapping[str, Any], axis: str) -> str:
+    return label(vars[axis]) if axis in vars else MISSING_VALUE
+
+
+def asset_axes(asset: Asset, items: Sequence[PlanItem]) -> tuple[Axis, ...]:
+    """The asset's axes (declared ones first, then keys only ``include`` adds), each with the
+    labels its combinations use: declared values in declared order, then any others."""
+    names = list(asset.matrix.axis_names)
+    for item in items:
+        assert item.combination is not None
+        names += [k for k in item.combination.vars if k not in names]
+    declared = dict(asset.matrix.axes)
+    axes = []
+    for name in names:
+        used = {value_label(_vars(item), name): None for item in items}
+        ordered = [v for v in dict.fromkeys(label(x) for x in declared.get(name, ())) if v in used]
+        ordered += [v for v in used if v not in ordered]
+        axes.append(Axis(name, tuple(ordered)))
+    return tuple(axes)
+
+
+def choose_axes(axes: Sequence[Axis], rows: str | None,
+                cols: str | None) -> tuple[Axis | None, Axis | None]:
+    """The row and column axes: the requested ones if this asset has them, else the first
+    axes with more than one value."""
+    by_name = {axis.name: axis for axis in axes}
+    row = by_name.get(rows) if rows else None
+    col = by_name.get(cols) if cols else None
+    varying = [axis for axis in axes if len(axis.values) > 1]
+    if row is None:
+        row = next((a for a in varying if a is not col), None)
+    if col is None:
+        col = next((a for a in varying if a is not row), None)
+    return row, col
+
+
+# ---- sections and grids --------------------------------------------------------------------
+
+def section(asset: str, items: Sequence[PlanItem], axes: Sequence[Axis], rows: str | None,
+            cols: str | None, plan_mode: bool) -> Section:
+    row, col = choose_axes(axes, rows, cols)
+    others = [axis for axis in axes if axis is not row and axis is not col]
+    split = tuple(axis for axis in others if len(axis.values) > 1)
+    fixed = tuple((axis.name, axis.values[0]) for axis in others if len(axis.values) == 1)
+    groups: dict[tuple[str, ...], list[PlanItem]] = {}
+    for item in items:
+        groups.setdefault(tuple(value_label(_vars(item), a.name) for a in split), []).append(item)
+    order = {a.name: {v: i for i, v in enumerate(a.values)} for a in split}
+    keys = sorted(groups, key=lambda key: [order[a.name][v]
+                                           for a, v in zip(split, key, strict=True)])
+    grids = tuple(grid(_title(split, key), groups[key], row, col, plan_mode) for key in keys)
+    providers = tuple(dict.fromkeys(_combo(item).provider for item in items))
+    return Section(asset, providers, row.name if row else None, col.name if col else None,
+                   tuple(a.name for a in split), fixed, grids)
+
+
+def grid(title: str | None, items: Sequence[PlanItem], row: Axis | None, col: Axis | None,
+         plan_mode: bool) -> Grid:
+    row_labels = row.values if row else ("",)
+    col_labels = col.values if col else ("",)
+    slots: dict[tuple[str, str], list[Tile]] = {}
+    for item in items:
+        vars = _vars(item)
+        key = (value_label(vars, row.name) if row else "",
+               value_label(vars, col.name) if col else "")
+        slots.setdefault(key, []).extend(combination_tiles(item, plan_mode))
+    cells = tuple(tuple(Cell(tuple(slots.get((r, c), ()))) for c in col_labels)
+                  for r in row_labels)
+    return Grid(title, row_labels, col_labels, cells)
+
+
+def _title(split: Sequence[Axis], key: tuple[str, ...]) -> str | None:
+    if not split:
+        return None
+    return ", ".join(f"{axis.name}={value}" for axis, value in zip(split, key, strict=True))
+
+
+# ---- tiles ---------------------------------------------------------------------------------
+
+def combination_tiles(item: PlanItem, plan_mode: bool) -> list[Tile]:
+    """One tile per output image of a combination, with its status on disk."""
+    combo = _combo(item)
+    entry = item.entry
+    moves = {move.index: move for move in item.moves}
+    base = Tile(
+        address=combo.address, prompt=prompt_of(combo.request), provider=combo.provider,
+        task_id=entry.task_id if entry else None,
+        date=_date(entry.completed_at or entry.submitted_at) if entry else None,
+        output="", index=1, images=len(combo.outputs), aspect=aspect_of(combo.request),
+        status=Status.PENDING, mark=Mark.NEW if plan_mode and item.action == Action.CREATE
+        else None)
+    tiles = []
+    for index, output in enumerate(combo.outputs):
+        status, source, note = _image_state(item, index, moves)
+        sha = entry.images[index].sha256 if source and entry else None
+        tiles.append(replace(base, output=output, index=index + 1, status=status,
+                             source=source, sha256=sha, note=note))
+    return tiles
+
+
+def _image_state(item: PlanItem, index: int,
+                 moves: Mapping[int, Move]) -> tuple[Status, str | None, str | None]:
+    entry = item.entry
+    if item.action == Action.CREATE:
+        if entry is None:
+            return Status.PENDING, None, "not generated yet"
+        if entry.state == "uncertain":
+            return Status.UNCERTAIN, None, ("not generated yet: an earlier request may have "
+                                            "reached the provider (outcome unknown)")
+        return Status.FAILED, None, f"generation failed: {entry.error or 'unknown reason'}"
+    if item.action == Action.RESUME:
+        return Status.RUNNING, None, "not generated yet: the task is still running"
+    assert entry is not None
+    if index >= len(entry.images):
+        return Status.MISSING, None, "the provider returned fewer images than requested"
+    move = moves.get(index)
+    if move is None:
+        return Status.READY, entry.images[index].path, None
+    if move.source is not None:
+        return Status.READY, move.source, None
+    return Status.MISSING, None, "file missing or changed on disk; apply restores it"
+
+
+def orphan_tiles(item: PlanItem) -> list[Tile]:
+    entry = item.entry
+    assert entry is not None
+    base = Tile(address=entry.address, prompt=prompt_of(entry.request), provider=entry.provider,
+                task_id=entry.task_id, date=_date(entry.completed_at or entry.submitted_at),
+                output="", index=1, images=max(1, len(entry.images)),
+                aspect=aspect_of(entry.request), status=Status.MISSING,
+                note="no image recorded", mark=Mark.ORPHAN)
+    if not entry.images:
+        return [base]
+    return [replace(base, output=image.path, index=i + 1, status=Status.READY, source=image.path,
+                    sha256=image.sha256, note=None) for i, image in enumerate(entry.images)]
+
+
+def attach_media(page: Page, media: Mapping[str, Media | str]) -> Page:
+    """The page with each shown file's thumbnail and link; a file that could not be read
+    (``media`` maps it to a reason) becomes a placeholder saying so, and a file whose bytes
+    are not what the lock recorded is shown with a warning."""
+
+    def fix(tile: Tile) -> Tile:
+        if tile.status != Status.READY or tile.source is None:
+            return tile
+        found = media.get(tile.source, "not processed")
+        if isinstance(found, str):
+            return replace(tile, status=Status.BROKEN, note=f"cannot show the image: {found}")
+        if tile.sha256 and found.sha256 and found.sha256 != tile.sha256:
+            return replace(tile, media=found, note=MODIFIED)
+        return replace(tile, media=found)
+
+    sections = tuple(replace(s, grids=tuple(
+        replace(g, cells=tuple(tuple(Cell(tuple(fix(t) for t in cell.tiles)) for cell in row)
+                               for row in g.cells))
+        for g in s.grids)) for s in page.sections)
+    return replace(page, sections=sections, orphans=tuple(fix(t) for t in page.orphans))
+
+
+def sources(page: Page) -> list[str]:
+    """Every file the page shows, once each, in page order."""
+    return list(dict.fromkeys(t.source for t in page.tiles()
+                              if t.status == Status.READY and t.source is not None))
+
+
+# ---- request details -----------------------------------------------------------------------
+
+def prompt_of(request: Mapping[str, Any]) -> str:
+    """The prompt of a native request (Apikley: ``input.prompt``; Modellix: ``prompt``)."""
+    native = request.get("input")
+    for body in (native if isinstance(native, Mapping) else {}, request):
+        prompt = body.get("prompt")
+        if isinstance(prompt, str):
+            return prompt
+    return ""
+
+
+_APIKLEY_SIZE = re.compile(r"^(landscape|portrait)_(\d+)_(\d+)$")
+_PIXELS = re.compile(r"^(\d+)\s*[x*]\s*(\d+)$")
+
+
+def aspect_of(request: Mapping[str, Any]) -> tuple[int, int]:
+    """The image's width:height from the native request (1:1 when it does not say)."""
+    native = request.get("input")
+    body = native if isinstance(native, Mapping) else request
+    size = body.get("image_size") if "image_size" in body else body.get("size")
+    if not isinstance(size, str):
+        return (1, 1)
+    if match := _APIKLEY_SIZE.match(size):
+        long, short = int(match[2]), int(match[3])
+        return (long, short) if match[1] == "landscape" else (short, long)
+    if match := _PIXELS.match(size):
+        width, height = int(match[1]), int(match[2])
+        if width > 0 and height > 0:
+            return (width, height)
+    return (1, 1)
+
+
+def _date(stamp: str | None) -> str | None:
+    """``2026-11-21T12:21:26Z`` → ``2026-11-21 12:21 UTC``."""
+    if not stamp:
+        return None
+    match = re.match(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?Z$", stamp)
+    return f"{match[1]} {match[2]} UTC" if match else stamp
+
+
+def _combo(item: PlanItem) -> Combination:
+    assert item.combination is not None
+    return item.combination
+
+
+def _vars(item: PlanItem) -> Mapping[str, Any]:
+    assert item.combination is not None
+    return item.combination.vars

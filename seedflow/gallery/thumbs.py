@@ -1,0 +1,156 @@
+"""The gallery's file work: thumbnails, copies of the full images, the output folder.
+
+Everything written goes inside the gallery folder: ``thumbs/<sha256>.jpg|png`` (at most
+:data:`THUMB_SIDE` pixels on the longest side) and, unless ``link`` is set,
+``images/<sha256>.<ext>``. Files are named by the sha256 of the source bytes, so rebuilding
+reuses what is there, identical images are stored once, and the output is deterministic.
+Only files inside the pipeline's ``output_dir`` are read (the lockfile comes from pull
+requests too: a path in it must not smuggle e.g. ``/etc/passwd`` into a CI artifact).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import quote
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from seedflow.errors import SeedflowError
+from seedflow.gallery.build import Media
+
+THUMB_SIDE = 320
+JPEG_QUALITY = 85
+THUMBS = "thumbs"
+IMAGES = "images"
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
+              "TIFF": "tiff", "AVIF": "avif"}
+_OURS = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,5}$")
+
+
+def prepare_folder(out: Path, *, link: bool) -> None:
+    """Create the gallery folder and the subfolders it will write to; refuse a file, or a
+    subfolder that is a symlink (writes would land outside the gallery folder)."""
+    if out.exists() and not out.is_dir():
+        raise SeedflowError(f"{out} exists and is not a folder; pass a folder for the gallery")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (THUMBS, IMAGES):
+            sub = out / name
+            if sub.is_symlink() or (sub.exists() and not sub.is_dir()):
+                raise SeedflowError(f"{sub} is not a plain folder; the gallery writes only "
+                                    f"inside {out}, so remove it or pick another folder")
+            if name == THUMBS or not link:
+                sub.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise SeedflowError(f"cannot create the gallery folder {out}: {exc.strerror}") from None
+
+
+def materialize(sources: Iterable[str], *, folder: Path, root: Path, out: Path,
+                link: bool) -> dict[str, Media | str]:
+    """Thumbnail (and copy, or link) each source file, which is relative to ``folder`` and
+    must lie inside ``root``. Maps each source to its :class:`Media`, or to why it cannot be
+    shown. Stale sha256-named files from earlier builds are removed."""
+    result: dict[str, Media | str] = {}
+    written: set[Path] = set()
+    real_root = root.resolve()
+    for source in sources:
+        media = _one(folder / source, real_root, out, link)
+        if isinstance(media, Media):
+            written.add(out / media.thumb)
+            if not link:
+                written.add(out / media.full)
+        result[source] = media
+    prune(out, keep=written)
+    return result
+
+
+def _one(path: Path, root: Path, out: Path, link: bool) -> Media | str:
+    real = path.resolve()
+    if not real.is_relative_to(root):
+        return "the file is outside the pipeline's output_dir"
+    try:
+        data = real.read_bytes()
+    except OSError as exc:
+        return f"cannot read the file ({exc.strerror})"
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            ext = EXTENSIONS.get(image.format or "", "img")
+            thumb, size = _thumbnail(image, digest, out)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+        return "not a readable image"
+    if link:
+        full = _relative_href(path.absolute(), out.absolute())
+    else:
+        full = f"{IMAGES}/{digest}.{ext}"
+        _write_once(out / full, data)
+    return Media(thumb=thumb, full=full, width=size[0], height=size[1], sha256=digest)
+
+
+def _thumbnail(image: Image.Image, digest: str, out: Path) -> tuple[str, tuple[int, int]]:
+    """The thumbnail's href and size, made only if an earlier build did not make it."""
+    alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    name = f"{THUMBS}/{digest}.{'png' if alpha else 'jpg'}"
+    target = out / name
+    if target.is_file():
+        try:
+            with Image.open(target) as done:
+                return name, done.size
+        except (OSError, UnidentifiedImageError):
+            pass  # a broken leftover: make it again
+    small = ImageOps.exif_transpose(image)
+    small = small.convert("RGBA" if alpha else "RGB")
+    small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    if alpha:
+        small.save(buffer, "PNG", optimize=True)
+    else:
+        small.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=False)
+    _write(target, buffer.getvalue())
+    return name, small.size
+
+
+def _relative_href(target: Path, base: Path) -> str:
+    """A URL-quoted link from the gallery folder to ``target`` (a file: URI across drives)."""
+    try:
+        rel = os.path.relpath(target, base)
+    except ValueError:
+        return target.as_uri()
+    return quote(rel.replace(os.sep, "/"))
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Write ``data`` unless the file already holds it (names are content hashes)."""
+    try:
+        if path.stat().st_size == len(data):
+            return
+    except OSError:
+        pass
+    _write(path, data)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder, so a reader never sees half a file."""
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    _write(path, text.encode("utf-8"))
+
+
+def prune(out: Path, *, keep: set[Path]) -> None:
+    """Remove sha256-named files of earlier builds that this build does not use."""
+    for name in (THUMBS, IMAGES):
+        folder = out / name
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if _OURS.match(path.name) and path.is_file() and path not in keep:
+                path.unlink()
