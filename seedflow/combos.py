@@ -210,9 +210,14 @@ def _address_parts(key: str, value: Any) -> list[str]:
         for label in ("id", "name"):
             if label in value:
                 return [f"{key}.{label}={_scalar(value[label])}"]
-        return [f"{key}.{k}={_scalar(v)}" for k, v in value.items()
+        # sorted: reordering a mapping's keys in the YAML must not rename its combinations
+        return [f"{key}.{k}={_scalar(v)}" for k, v in sorted(value.items(), key=_by_key)
                 if not isinstance(v, Mapping | list)]
     return [f"{key}={_scalar(value)}"]
+
+
+def _by_key(item: tuple[Any, Any]) -> str:
+    return str(item[0])
 
 
 def _scalar(value: Any) -> str:

@@ -91,8 +91,12 @@ def now_iso() -> str:
 
 
 def select(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
-    """The plan's work items, limited to addresses matching any of the ``targets`` globs."""
-    patterns = list(targets)
+    """The plan's work items, limited to addresses matching any of the ``targets`` globs.
+
+    Only ``*`` and ``?`` are wildcards: addresses are full of brackets (``hero[scene=dusk]``),
+    so ``[`` is literal and an address copied from ``plan`` selects exactly itself.
+    """
+    patterns = [p.replace("[", "[[]") for p in targets]
     work = [i for i in plan.items if i.action not in (Action.UNCHANGED, Action.ORPHAN)]
     if not patterns:
         return work
@@ -112,6 +116,7 @@ class Executor:
         self.emit = emit
         self.outcome = Outcome()
         self._check = hash_check(folder, output_dir)
+        self._swept: set[Path] = set()
         self.stopped: dict[str, str] = {}   # provider → why no new creates start
         self.limiters = {name: RateLimiter(settings.rates.get(name, c.limits.create_rate))
                          for name, c in clients.items()}
@@ -325,8 +330,8 @@ class Executor:
 
     async def _fetch_file(self, address: str, url: str, path: str) -> Downloaded:
         target = self._target(address, path)
+        self._sweep(target.parent)
         for attempt in range(self.settings.request_retries):
-            _sweep_parts(target)
             try:
                 return await download(self.downloads, url, target)
             except DownloadError as exc:
@@ -337,6 +342,16 @@ class Executor:
                 self.emit("retry", address, f"{exc.message} (again in {delay:.1f}s)")
                 await asyncio.sleep(delay)
         raise _Stop  # unreachable: the loop returns or raises
+
+    def _sweep(self, folder: Path) -> None:
+        """Remove temp files a killed earlier run left in this folder (once per folder: a
+        listing per download would be quadratic in a flat output folder)."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        with contextlib.suppress(OSError):
+            for stale in folder.glob(".*.part"):
+                stale.unlink(missing_ok=True)
 
     def _target(self, address: str, path: str) -> Path:
         """The absolute output path, refusing anything that resolves outside output_dir
@@ -387,6 +402,7 @@ class Executor:
 
     def _copy(self, address: str, source: str, target: str) -> None:
         dest = self._target(address, target)
+        self._sweep(dest.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         os.close(fd)
         try:
@@ -417,9 +433,3 @@ def _failure_text(state: TaskState) -> str:
     parts = [p for p in (state.error_code, state.error_message) if p]
     return ": ".join(parts) or "no reason given"
 
-
-def _sweep_parts(target: Path) -> None:
-    """Remove temp files a killed earlier run left for this exact output."""
-    with contextlib.suppress(OSError):
-        for stale in target.parent.glob(f".{target.name}.*.part"):
-            stale.unlink(missing_ok=True)

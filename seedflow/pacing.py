@@ -91,7 +91,7 @@ class PollSchedule:
     def delay(self, polls_done: int, elapsed: float) -> float:
         expected = self.expected()
         if polls_done == 0:
-            return max(0.05, expected * 0.9 - elapsed)
+            return max(0.05, expected - elapsed)
         step = max(0.1, expected * 0.1) * 1.6 ** (polls_done - 1)
         return min(self.maximum, step)
 

@@ -19,7 +19,8 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     def __init__(self, connections: int, *, per_pool: int = PER_POOL) -> None:
         pools = max(1, -(-connections // per_pool))
         limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        self._pools = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(pools)]
+        tls = httpx.create_ssl_context()  # loading the CA bundle takes ~30 ms: once, not per pool
+        self._pools = [httpx.AsyncHTTPTransport(limits=limits, verify=tls) for _ in range(pools)]
         self._next = itertools.cycle(self._pools)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

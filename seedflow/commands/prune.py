@@ -43,8 +43,12 @@ class FileAction:
 
     file: Path          # as recorded: the pipeline's folder / the lock's path
     shown: str          # relative to the current directory
-    delete: bool
+    verb: str           # "delete", "keep" or "gone" (nothing to delete)
     reason: str = ""    # why it is kept
+
+    @property
+    def delete(self) -> bool:
+        return self.verb == "delete"
 
 
 def prune(path: Path, *, lock_path: Path | None = None, files: bool = False,
@@ -116,19 +120,19 @@ def _decide(file: Path, real: str, image: LockedImage, root: Path,
             used: Mapping[str, str]) -> FileAction:
     shown = os.path.relpath(file).replace(os.sep, "/")
     if not Path(real).is_relative_to(root):
-        return FileAction(file, shown, False, "outside output_dir: seedflow never deletes there")
+        return FileAction(file, shown, "keep", "outside output_dir: seedflow never deletes there")
     if real in used:
-        return FileAction(file, shown, False, f"still used by {used[real]}")
+        return FileAction(file, shown, "keep", f"still used by {used[real]}")
     try:
         intact = file_sha256(file) == image.sha256
     except FileNotFoundError:
-        return FileAction(file, shown, False, "already gone")
+        return FileAction(file, shown, "gone", "already deleted")
     except OSError as exc:
-        return FileAction(file, shown, False, f"unreadable: {exc.strerror}")
+        return FileAction(file, shown, "keep", f"unreadable: {exc.strerror}")
     if not intact:
-        return FileAction(file, shown, False, "changed since it was generated, so not this "
+        return FileAction(file, shown, "keep", "changed since it was generated, so not this "
                           "entry's image any more")
-    return FileAction(file, shown, True)
+    return FileAction(file, shown, "delete")
 
 
 def _show(pipeline: Pipeline, lock_file: Path, orphans: list[LockEntry],
@@ -140,9 +144,8 @@ def _show(pipeline: Pipeline, lock_file: Path, orphans: list[LockEntry],
         count = "" if files or not entry.images else f", {_files(len(entry.images))} left on disk"
         click.echo(f"  - {entry.address}  [{entry.state}{task}{count}]{flight}")
         for action in actions.get(entry.fingerprint, ()):
-            line = f"delete  {action.shown}" if action.delete else \
-                f"keep    {action.shown}  ({action.reason})"
-            click.echo(f"      {line}")
+            reason = f"  ({action.reason})" if action.reason else ""
+            click.echo(f"      {action.verb:<7} {action.shown}{reason}")
 
 
 def _warn_unfinished(unfinished: list[LockEntry], *, yes: bool) -> None:

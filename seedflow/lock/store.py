@@ -12,7 +12,9 @@ One writer per lockfile at a time: :class:`LockWriter` holds an OS lock (``flock
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import glob
 import json
 import os
 import socket
@@ -209,6 +211,7 @@ class LockWriter:
     def __init__(self, path: Path) -> None:
         self._guard = _acquire(path)
         try:
+            _sweep_temporary(path)
             self.lock = read_lock(path)
         except BaseException:
             _release(path, self._guard)
@@ -275,6 +278,14 @@ class LockWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sweep_temporary(lock_path: Path) -> None:
+    """Remove the temporary files of a compaction killed before its rename. Only the holder of
+    the OS lock writes them, so any that exist now are stale."""
+    with contextlib.suppress(OSError):
+        for stale in lock_path.parent.glob(f".{glob.escape(lock_path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def _guard_path(lock_path: Path) -> Path:

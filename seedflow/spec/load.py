@@ -21,7 +21,7 @@ from seedflow.matrix import Matrix
 from seedflow.providers import PROTOCOLS, PROVIDERS
 from seedflow.providers.native import NEUTRAL, overlay
 from seedflow.spec.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline, PriceTable
-from seedflow.spec.schema import RESERVED_AXES, pipeline_schema
+from seedflow.spec.schema import AXIS_PATTERN, NAME_PATTERN, RESERVED_AXES, pipeline_schema
 from seedflow.spec.yamlpos import PathKey, Positions, load_yaml
 from seedflow.templates import Template, TemplateProblem
 
@@ -77,8 +77,11 @@ def _explain(error: jsonschema.ValidationError, positions: Positions) -> list[Sp
         allowed = list(schema.get("properties", {}))
         return [_unknown_key(positions, path, key, allowed)
                 for key in error.instance if key not in allowed]
-    if error.validator == "propertyNames":
-        return [SpecError(positions.at(path), f"{where}: invalid name: {error.message}")]
+    if "propertyNames" in error.schema_path:  # a key that breaks a naming rule
+        rule = _NAME_RULES.get(str(error.validator_value), error.message)
+        name = str(error.instance)
+        return [SpecError(positions.at((*path, name), key=True),
+                          f"{where}: invalid name `{name}`: {rule}")]
     if error.validator == "required":
         return [SpecError(positions.at(path), f"{where}: {error.message}; add it")]
     if error.validator in ("anyOf", "oneOf") and error.context:
@@ -94,6 +97,11 @@ def _unknown_key(positions: Positions, path: PathKey, key: str,
                      f"unknown key `{key}` in {_dotted(path)} ({suggestion})")
 
 
+_NAME_RULES = {
+    AXIS_PATTERN: "a matrix axis is a template variable, so use letters, digits and `_`, not "
+                  "starting with a digit (e.g. `my_axis`)",
+    NAME_PATTERN: "start with a letter, then use letters, digits, `-` and `_`",
+}
 _TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "text",
                "boolean": "true or false", "array": "a list", "object": "a mapping"}
 
