@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from seedflow import failpoints
+from seedflow.atomic import fsync_dir, temp_beside
 from seedflow.errors import SeedflowError
 
 MAX_BYTES = 50 * 2**20
@@ -74,8 +74,7 @@ async def _download_to(http: httpx.AsyncClient, url: str, shown: str, dest: Path
                        max_bytes: int) -> Downloaded:
     """Stream into a ``.part`` file beside ``dest``, check it, then move it into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    part = Path(name)
+    fd, part = temp_beside(dest)
     try:
         with os.fdopen(fd, "wb") as out:
             body = await _stream(http, url, shown, out, max_bytes)
@@ -165,11 +164,7 @@ def _media_type(head: bytes) -> str | None:
 def _move_into_place(part: Path, dest: Path) -> None:
     """Atomically replace ``dest`` with the fsynced ``part``, then make the rename durable."""
     os.replace(part, dest)
-    fd = os.open(dest.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(dest.parent)
 
 
 def _shown(url: str) -> str:

@@ -22,7 +22,6 @@ import contextlib
 import fnmatch
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,10 +31,10 @@ from pathlib import Path
 import httpx
 
 from seedflow import failpoints
+from seedflow.atomic import fsync_dir, temp_beside
 from seedflow.combos import Combination
 from seedflow.download import Downloaded, DownloadError, download
 from seedflow.lock.model import LockedImage, LockEntry
-from seedflow.lock.store import fsync_dir
 from seedflow.outputs import hash_check
 from seedflow.pacing import PollSchedule, RateLimiter, backoff_delay
 from seedflow.plan import Action, Move, Plan, PlanItem
@@ -403,7 +402,7 @@ class Executor:
     def _copy(self, address: str, source: str, target: str) -> None:
         dest = self._target(address, target)
         self._sweep(dest.parent)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        fd, tmp = temp_beside(dest)
         os.close(fd)
         try:
             shutil.copyfile(self.folder / source, tmp)
@@ -411,7 +410,7 @@ class Executor:
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         fsync_dir(dest.parent)
 
     # -- reporting ---------------------------------------------------------------------------
