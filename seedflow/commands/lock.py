@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from seedflow.atomic import write_atomic
 from seedflow.errors import LockError, SeedflowError
 from seedflow.lock.merge import same, three_way, union
 from seedflow.lock.model import LockEntry
@@ -27,7 +28,6 @@ from seedflow.lock.store import (
     lock_text,
     parse_lock,
     read_lock,
-    write_atomic,
 )
 
 
@@ -61,12 +61,11 @@ def merge_driver(ancestor: Path, ours: Path, theirs: Path, name: str | None = No
     Exit 0 when merged; a LockError (exit 1: git keeps the conflict) when a side is not a
     lockfile this seedflow can read.
     """
-    label = name or str(ours)
-    base = _parse(ancestor, f"{label} (merge base)", empty_ok=True)
-    merged = three_way(base, _parse(ours, f"{label} (ours)"),
-                       _parse(theirs, f"{label} (theirs)"))
+    base = _parse(ancestor, f"{name or ancestor} (merge base)", empty_ok=True)
+    merged = three_way(base, _parse(ours, f"{name or ours} (ours)"),
+                       _parse(theirs, f"{name or theirs} (theirs)"))
     write_atomic(ours, lock_text(merged.entries.values()))
-    _warn(merged.warnings, prefix=f"{label}: ")
+    _warn(merged.warnings, prefix=f"{name or ours}: ")
     return 0
 
 
