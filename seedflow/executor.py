@@ -85,6 +85,14 @@ class _Stop(Exception):
     """This combination ends here; its reason has been reported."""
 
 
+class _Unfetched(Exception):
+    """A download failed for good (after retries, or at once if it cannot succeed)."""
+
+    def __init__(self, error: DownloadError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -311,7 +319,11 @@ class Executor:
         for number, (path, url) in enumerate(wanted, start=1):
             image = done.get(path)
             if image is None or image.url != url or not self._intact(path, image):
-                got = await self._fetch_file(combo.address, url, path)
+                try:
+                    got = await self._fetch_file(combo.address, url, path)
+                except _Unfetched as exc:
+                    self._fail(combo.address, exc.error.message)
+                    raise _Stop from None
                 image = LockedImage(path, got.sha256, got.size, url)
             images.append(image)
             last = number == len(wanted)
@@ -335,8 +347,7 @@ class Executor:
                 return await download(self.downloads, url, target)
             except DownloadError as exc:
                 if not exc.retryable or attempt + 1 == self.settings.request_retries:
-                    self._fail(address, exc.message)
-                    raise _Stop from None
+                    raise _Unfetched(exc) from None
                 delay = backoff_delay(attempt, self.settings.retry_base)
                 self.emit("retry", address, f"{exc.message} (again in {delay:.1f}s)")
                 await asyncio.sleep(delay)
@@ -382,17 +393,18 @@ class Executor:
     async def _restore(self, combo: Combination, entry: LockEntry, move: Move) -> None:
         try:
             got = await self._fetch_file(combo.address, move.image.url, move.target)
-        except _Stop:
-            if self.settings.recreate_expired:
-                self.outcome.failed = [f for f in self.outcome.failed if f[0] != combo.address]
-                self.emit("retry", combo.address, "recorded URL unusable; creating it again "
+        except _Unfetched as exc:
+            if exc.error.retryable:
+                self._fail(combo.address, exc.error.message)
+            elif self.settings.recreate_expired:
+                self.emit("retry", combo.address, f"{exc.error.message}; creating it again "
                           "(--recreate-expired: a new paid task)")
                 await self._create(combo, None)
-                raise _Stop from None
-            self.outcome.failed[-1] = (combo.address, self.outcome.failed[-1][1] + (
-                ". The recorded URL no longer works (providers keep results about 24 hours); "
-                "only a new paid create can bring it back: run apply with --recreate-expired"))
-            raise
+            else:
+                self._fail(combo.address, f"{exc.error.message}. Providers keep results for "
+                           "about 24 hours; only a new paid create can bring this image back: "
+                           "run apply with --recreate-expired")
+            raise _Stop from None
         if got.sha256 != move.image.sha256:
             self._fail(combo.address, f"the image re-downloaded for {move.target} differs from "
                        "the recorded one (sha256); left it in place, lock unchanged")
