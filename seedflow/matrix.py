@@ -97,14 +97,20 @@ def _kept(matrix: Matrix, fixed: Mapping[str, Any]) -> int:
     states: dict[frozenset[int], int] = {frozenset(range(len(exclude))): 1}
     for axis, (name, values) in enumerate(matrix.axes):
         domain = [v for v in values if v == fixed[name]] if name in fixed else values
+        named = frozenset(i for i, entry in enumerate(exclude) if name in entry)
+        ending = frozenset(i for i in named if last[i] == axis)
+        # values that keep the same entries alive behave alike: count them together
+        groups: dict[frozenset[int], int] = {}
+        for value in domain:
+            hit = frozenset(i for i in named if matches(value, exclude[i][name]))
+            groups[hit] = groups.get(hit, 0) + 1
         following: dict[frozenset[int], int] = {}
         for alive, n in states.items():
-            for value in domain:
-                still = frozenset(i for i in alive
-                                  if name not in exclude[i] or matches(value, exclude[i][name]))
-                if any(last[i] == axis for i in still):
+            for hit, times in groups.items():
+                still = (alive - named) | (alive & hit)
+                if still & ending:
                     continue  # an entry matched on every axis it names: excluded
-                following[still] = following.get(still, 0) + n
+                following[still] = following.get(still, 0) + n * times
         states = following
         if not states:
             return 0
