@@ -185,6 +185,82 @@ def sim_serve(host: str, port: int, latency: float, rate: str, fail_rate: float)
     _exit(run(host=host, port=port, latency=latency, rate=rate, fail_rate=fail_rate))
 
 
+@cli.command()
+@click.argument("pipeline", type=PIPELINE)
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Lockfile to check (default: beside the pipeline, *.lock).")
+def verify(pipeline: Path, lock_path: Path | None) -> None:
+    """Check that every locked output is on disk with its recorded sha256 (read-only).
+
+    Exit 0 when all are intact, 1 listing each missing or changed file.
+    """
+    from seedflow.commands.verify import verify as run
+
+    _exit(run(pipeline, lock_path=lock_path))
+
+
+@cli.command()
+@click.argument("pipeline", type=PIPELINE)
+@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Lockfile to prune (default: beside the pipeline, *.lock).")
+@click.option("--files", is_flag=True,
+              help="Also delete the orphans' images (never a file something else still uses).")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask; also prune unfinished orphans (possibly paid tasks in flight).")
+def prune(pipeline: Path, lock_path: Path | None, files: bool, yes: bool) -> None:
+    """Remove lock entries that are no longer in the pipeline (orphans), after showing them."""
+    from seedflow.commands.prune import prune as run
+
+    _exit(run(pipeline, lock_path=lock_path, files=files, yes=yes))
+
+
+@cli.group()
+def lock() -> None:
+    """Combine lockfiles: shard fragments, branches, git merges (see docs/ci.md)."""
+
+
+@lock.command("merge")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+def lock_merge(out: Path, inputs: tuple[Path, ...]) -> None:
+    """Fold lockfiles and shard fragments into OUT, keeping OUT's own entries.
+
+    Writes OUT atomically in canonical form; refuses an input with conflict markers or a newer
+    format. The rules are in docs/ci.md ("Merging lockfiles").
+    """
+    from seedflow.commands.lock import merge as run
+
+    _exit(run(out, list(inputs)))
+
+
+@lock.command("merge-driver")
+@click.argument("ancestor", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ours", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("theirs", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("name", required=False)
+def lock_merge_driver(ancestor: Path, ours: Path, theirs: Path, name: str | None) -> None:
+    """git merge driver for lockfiles: %O %A %B [%P]; writes the merge to %A.
+
+    Install it with .gitattributes and git config as docs/ci.md shows.
+    """
+    from seedflow.commands.lock import merge_driver as run
+
+    _exit(run(ancestor, ours, theirs, name))
+
+
+@cli.command()
+@click.argument("path", required=False, type=PIPELINE)
+def init(path: Path | None) -> None:
+    """Write a starter pipeline (default pipelines/images.yaml) that runs on the simulator.
+
+    Never overwrites a file.
+    """
+    from seedflow.commands.init import init as run
+
+    _exit(run(path))
+
+
 def _exit(code: int) -> None:
     raise SystemExit(code)
 

@@ -32,11 +32,20 @@ class Matrix:
         return tuple(name for name, _ in self.axes)
 
 
+def same(value: Any, other: Any) -> bool:
+    """Equal and of the same type, as GitHub compares: ``1``, ``1.0`` and ``true`` differ."""
+    if isinstance(value, Mapping) and isinstance(other, Mapping):
+        return value.keys() == other.keys() and all(same(value[k], other[k]) for k in value)
+    if isinstance(value, list) and isinstance(other, list):
+        return len(value) == len(other) and all(map(same, value, other))
+    return type(value) is type(other) and bool(value == other)
+
+
 def matches(value: Any, pattern: Any) -> bool:
     """``pattern`` equals ``value``, where a mapping pattern needs only a subset of its keys."""
     if isinstance(pattern, Mapping) and isinstance(value, Mapping):
         return all(k in value and matches(value[k], v) for k, v in pattern.items())
-    return bool(value == pattern)
+    return same(value, pattern)
 
 
 def _excluded(combo: Mapping[str, Any], exclude: Sequence[Mapping[str, Any]]) -> bool:
@@ -58,7 +67,7 @@ def expand(matrix: Matrix) -> list[Combo]:
     extra: list[Combo] = []
     for entry in matrix.include:
         fixed = {k: v for k, v in entry.items() if k in axes}
-        targets = [c for c in originals if all(c[k] == v for k, v in fixed.items())]
+        targets = [c for c in originals if all(same(c[k], v) for k, v in fixed.items())]
         for combo in targets:
             combo.update(entry)
         if not targets:
@@ -96,7 +105,7 @@ def _kept(matrix: Matrix, fixed: Mapping[str, Any]) -> int:
     # frozenset of the exclude entries a partial combination still matches → how many such
     states: dict[frozenset[int], int] = {frozenset(range(len(exclude))): 1}
     for axis, (name, values) in enumerate(matrix.axes):
-        domain = [v for v in values if v == fixed[name]] if name in fixed else values
+        domain = [v for v in values if same(v, fixed[name])] if name in fixed else values
         named = frozenset(i for i, entry in enumerate(exclude) if name in entry)
         ending = frozenset(i for i in named if last[i] == axis)
         # values that keep the same entries alive behave alike: count them together

@@ -23,6 +23,7 @@ from seedflow.errors import LockError, SeedflowError
 from seedflow.lock.merge import same, three_way, union
 from seedflow.lock.model import LockEntry
 from seedflow.lock.store import (
+    CONFLICT_MARKERS,
     Lock,
     LockWriter,
     lock_text,
@@ -35,14 +36,9 @@ def merge(out: Path, inputs: Sequence[Path]) -> int:
     """Fold ``inputs`` into ``out`` (created when missing); exit 0, or a LockError."""
     sources = _distinct([p for p in inputs if not _same_file(p, out)])
     locks = [_read_input(path).entries for path in sources]  # all load, or nothing is written
+    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        writer = LockWriter(out)
-    except LockError as exc:
-        raise LockError(f"cannot merge into {out}: {exc.message}. Its entries are kept by the "
-                        "merge, so it must load; see docs/ci.md (\"Merging lockfiles\") for a "
-                        "lockfile with conflict markers") from None
-    with writer:
+    with LockWriter(out) as writer:
         before = dict(writer.lock.entries)
         merged = union(locks, into=before)
         changed = [e for fp, e in merged.entries.items() if not same(before.get(fp), e)]
@@ -53,6 +49,21 @@ def merge(out: Path, inputs: Sequence[Path]) -> int:
     click.echo(f"Merged {len(sources)} lockfile{'s' * (len(sources) != 1)} into {out}: "
                f"{len(merged.entries)} entries ({added} added, {len(changed) - added} updated).")
     return 0
+
+
+def _check_out(out: Path) -> None:
+    """OUT is merged into, so it must load: a conflicted OUT gets its own advice (a text scan,
+    cheap; any other problem is reported when the lock is taken)."""
+    try:
+        lines = out.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return
+    for number, line in enumerate(lines, start=1):
+        if line.startswith(CONFLICT_MARKERS):
+            raise LockError(f"{out}:{number}: has git conflict markers, and OUT is merged into "
+                            "(its entries are kept), so it must load. Write the merge to a new "
+                            "file, or resolve it with the merge driver as docs/ci.md shows "
+                            "(\"A lockfile that already has conflict markers\")")
 
 
 def merge_driver(ancestor: Path, ours: Path, theirs: Path, name: str | None = None) -> int:

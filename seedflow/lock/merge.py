@@ -21,9 +21,10 @@ Rules
 
 3. **Union (lock merge).** Every entry of every input is kept: an entry missing from an input
    means nothing (a shard fragment holds only its share). The output file's previous content is
-   the starting point, so folding fragments into a lock never loses an entry; an input's
-   version replaces it, and when versions disagree rule 4 picks one, the output's previous
-   version losing exact ties (so a fragment's relinked paths replace the lock's old ones).
+   the starting point, so folding fragments into a lock never loses an entry. Where inputs (or
+   an input and the output's previous content) hold different versions of one combination,
+   rule 4 picks one; the output's previous version loses exact ties, so a fragment's relinked
+   paths replace the lock's old ones.
 
 4. **Picking one version of a combination** (the same answer whatever the order of inputs):
 
@@ -34,8 +35,8 @@ Rules
    b. Across *different tasks*, a ``succeeded`` one wins: it holds the images that were paid
       for. Two succeeded tasks are an irreconcilable conflict (the combination was generated
       twice, on two branches or shards): the one completed later is kept and a warning names
-      both. Its files may differ from those on disk; ``seedflow plan`` shows the free
-      ``restore`` that fixes that.
+      both. A file on disk may be the other task's image: ``seedflow verify`` lists it and
+      ``seedflow apply`` restores the kept one, for free.
    c. Otherwise the later attempt wins (``attempts`` counts paid creates, and a retry only
       follows the failure or uncertainty it retries). At equal attempts: ``submitted`` >
       ``uncertain`` > ``failed`` — a task that can still be collected for free beats a create
@@ -119,9 +120,11 @@ def union(inputs: Sequence[Entries], *, into: Entries | None = None) -> Merged:
         if not versions:
             assert old is not None
             entries[fp] = old
-            continue
-        entries[fp], warning = pick(versions, previous=old)
-        warnings += [warning] if warning else []
+        elif len(versions) == 1 and (old is None or same(old, versions[0])):
+            entries[fp] = versions[0]  # the common case, without canonical JSON
+        else:
+            entries[fp], warning = pick(versions, previous=old)
+            warnings += [warning] if warning else []
     return Merged(entries, tuple(warnings))
 
 
@@ -182,5 +185,5 @@ def _conflict(kept: LockEntry, survivors: list[LockEntry]) -> str | None:
         return None
     return (f"{kept.address}: generated twice, by different tasks ({', '.join(others)} and "
             f"{kept.task_id}); kept {kept.task_id}, completed later. The other task's images "
-            "are no longer recorded; `seedflow plan` shows a free restore for any file on disk "
-            "that is not the kept task's image")
+            "are no longer recorded: `seedflow verify` lists any file on disk that is one of "
+            "them, and `seedflow apply` restores the kept image for free")

@@ -94,7 +94,7 @@ def parse_lock(text: str, name: str) -> dict[str, LockEntry]:
         entry = _parse_entry(line, name, number)
         if entry.fingerprint in entries:
             raise LockError(f"{name}:{number}: fingerprint {entry.fingerprint} appears twice; "
-                            "run `seedflow lock merge` on the file to repair it")
+                            "restore the lockfile from git, or delete the line of the older task")
         entries[entry.fingerprint] = entry
     return entries
 
@@ -103,9 +103,9 @@ def _check_conflicts(lines: list[str], name: str) -> None:
     for number, line in enumerate(lines, start=1):
         if line.startswith(CONFLICT_MARKERS):
             raise LockError(
-                f"{name}:{number}: the lockfile has git merge conflict markers. Resolve it with "
-                f"`seedflow lock merge` (see docs/ci.md for the merge driver that avoids this), "
-                "then run plan again")
+                f"{name}:{number}: the lockfile has git merge conflict markers. Redo the merge "
+                "with seedflow's merge driver (docs/ci.md, \"A lockfile that already has "
+                "conflict markers\"), which combines both sides' entries, then run plan again")
 
 
 def _check_header(line: str, name: str) -> None:

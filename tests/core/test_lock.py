@@ -108,12 +108,12 @@ CORRUPT = {
     "format-zero": (lines_of('{"seedflow_lock":0}', GOOD), "x.lock:1: unknown lockfile format 0"),
     "conflict": (lines_of(HEADER, GOOD, "<<<<<<< HEAD", entry(2).line(), "=======",
                           entry(3).line(), ">>>>>>> feature"),
-                 "x.lock:3: the lockfile has git merge conflict markers. Resolve it with "
-                 "`seedflow lock merge` (see docs/ci.md for the merge driver that avoids this), "
-                 "then run plan again"),
+                 "x.lock:3: the lockfile has git merge conflict markers. Redo the merge with "
+                 "seedflow's merge driver (docs/ci.md, \"A lockfile that already has conflict "
+                 "markers\"), which combines both sides' entries, then run plan again"),
     "duplicate": (lines_of(HEADER, GOOD, entry(2).line(), GOOD),
-                  f"x.lock:4: fingerprint {1:032x} appears twice; run `seedflow lock merge` on "
-                  "the file to repair it"),
+                  f"x.lock:4: fingerprint {1:032x} appears twice; restore the lockfile from git, "
+                  "or delete the line of the older task"),
     "bad-json-entry": (lines_of(HEADER, GOOD, '{"fingerprint": '),
                        "x.lock:3: not valid JSON (Expecting value); the lockfile is corrupt. "
                        "Restore it from git rather than deleting it"),
