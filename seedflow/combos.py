@@ -173,7 +173,8 @@ def path_problem(rendered: str) -> str | None:
     if rendered.startswith("/") or (len(rendered) > 1 and rendered[1] == ":"):
         return "an absolute path; outputs must be relative to output_dir"
     if ".." in rendered.split("/"):
-        return "`..` would escape output_dir; outputs must stay inside it"
+        return ("`..` is not allowed in output paths (they must stay inside output_dir); "
+                "write the path without it")
     if posixpath.normpath(rendered) in (".", ""):
         return "not a file path"
     return None

@@ -28,6 +28,7 @@ class Action(StrEnum):
 
 ACTIONS = tuple(Action)
 PAID = frozenset({Action.CREATE})
+WORK = frozenset({Action.CREATE, Action.RESUME, Action.RESTORE, Action.RELINK})
 
 # (path, locked image) → is the file there and intact?
 OutputCheck = Callable[[str, LockedImage], bool]
@@ -73,8 +74,9 @@ class Plan:
         return {action.value: counts.get(action, 0) for action in ACTIONS}
 
     @property
-    def has_changes(self) -> bool:
-        return any(item.action != Action.UNCHANGED for item in self.items)
+    def has_work(self) -> bool:
+        """Whether ``apply`` has anything to do (orphans are shown, but only ``prune`` acts)."""
+        return any(item.action in WORK for item in self.items)
 
     def of(self, *actions: Action) -> list[PlanItem]:
         return [item for item in self.items if item.action in actions]

@@ -68,8 +68,12 @@ def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
         head = f"  {SYMBOLS[item.action]} {item.action.value:<8} {item.address}"
         yield click.style(head, fg=COLOURS[item.action]) if colour else head
         yield from _text_details(project, item)
-    if not plan.has_changes:
+    if not plan.has_work:
         yield "No changes. Every combination is generated and its files are in place."
+        orphans = plan.summary["orphan"]
+        if orphans:
+            yield (f"{orphans} lock entries are no longer in the pipeline (nothing for apply to "
+                   "do); `seedflow prune` removes them.")
         yield ""
     for note in unsent_notes(plan):
         yield f"Note: {note}."

@@ -40,6 +40,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
     settings = settings_from_env(concurrency=concurrency, retry_uncertain=retry_uncertain,
                                  recreate_expired=recreate_expired)
     main_lock = lock_path or pipeline.default_lock
+    _refuse_missing_explicit_lock(lock_path, pipeline.default_lock)
     share = parse_shard(shard) if shard else None
     base: dict[str, LockEntry] = {}
     if share:
@@ -69,6 +70,14 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
             writer.compact()
     _summarise(outcome, time.monotonic() - started)
     return 0 if outcome.ok else 1
+
+
+def _refuse_missing_explicit_lock(lock_path: Path | None, default: Path) -> None:
+    """A typo in --lock would otherwise plan (and pay for) everything again."""
+    if lock_path is not None and not lock_path.exists() and default.exists():
+        raise SeedflowError(f"--lock {lock_path} does not exist, but {default} does. If you "
+                            "really mean to start a new lockfile there, create it by copying "
+                            "or merging (`seedflow lock merge NEW OLD`); nothing was done")
 
 
 def _first(flag: float | None, configured: float | None) -> float | None:

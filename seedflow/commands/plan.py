@@ -25,6 +25,6 @@ def plan(path: Path, *, lock_path: Path | None = None, fmt: str = "text",
         lines = (render_markdown(project, result) if fmt == "markdown"
                  else render_text(project, result, colour=use_colour(sys.stdout.isatty())))
         click.echo("\n".join(lines))
-    if detailed_exitcode and result.has_changes:
+    if detailed_exitcode and result.has_work:
         return EXIT_CHANGES
     return EXIT_NO_CHANGES

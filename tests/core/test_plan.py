@@ -274,7 +274,7 @@ def test_relink_only_when_every_moved_file_has_an_intact_source() -> None:
     assert plan.items[0].action == Action.RELINK
     assert plan.summary == {"create": 0, "resume": 0, "restore": 0, "relink": 1, "orphan": 0,
                             "unchanged": 0}
-    assert plan.has_changes
+    assert plan.has_work
 
 
 def test_orphans_come_after_the_spec_in_order() -> None:
