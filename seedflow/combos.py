@@ -20,7 +20,7 @@ from seedflow.matrix import count, expand
 from seedflow.providers.native import Problem, overlay
 from seedflow.spec.model import Asset, Pipeline
 from seedflow.spec.yamlpos import PathKey
-from seedflow.templates import Template, TemplateProblem
+from seedflow.templates import Template, TemplateProblem, render_limits
 
 MAX_ERRORS = 50
 
@@ -67,19 +67,25 @@ def resolve(pipeline: Pipeline, *, max_combinations: int | None = None) -> list[
     errors = _Errors(pipeline)
     limit = max_combinations or pipeline.max_combinations
     combos: list[Combination] = []
-    for asset in pipeline.assets:
-        total = count(asset.matrix)
-        if total > limit:
-            errors.add((*asset.path, "matrix"),
-                       f"asset `{asset.name}` expands to {total:,} combinations, more than the "
-                       f"limit of {limit:,}; shrink the matrix or raise `limits.max_combinations`"
-                       " (or --max-combinations)")
-            continue
-        combos.extend(_asset_combos(pipeline, asset, errors))
+    with render_limits():
+        for asset in pipeline.assets:
+            _expand_asset(pipeline, asset, limit, combos, errors)
     errors.raise_if_any()
     _check_collisions(pipeline, combos, errors)
     errors.raise_if_any()
     return combos
+
+
+def _expand_asset(pipeline: Pipeline, asset: Asset, limit: int, combos: list[Combination],
+                  errors: _Errors) -> None:
+    total = count(asset.matrix)
+    if total > limit:
+        errors.add((*asset.path, "matrix"),
+                   f"asset `{asset.name}` expands to {total:,} combinations, more than the "
+                   f"limit of {limit:,}; shrink the matrix or raise `limits.max_combinations`"
+                   " (or --max-combinations)")
+        return
+    combos.extend(_asset_combos(pipeline, asset, errors))
 
 
 def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:

@@ -200,13 +200,14 @@ class Executor:
             "may have received it")
         for attempt in range(self.settings.request_retries):
             self._check_stopped(combo)
-            await self.limiters[provider].wait()
+            ticket = await self.limiters[provider].wait()
             self._check_stopped(combo)  # the provider may have refused the key while we waited
             failpoints.hit("before-intent")
             await self.recorder.record(intent)
             failpoints.hit("after-intent")
             try:
-                task_id = await client.submit(dict(combo.request))
+                task_id = await self.limiters[provider].send(ticket,
+                                                             client.submit(dict(combo.request)))
             except RetryLater as exc:
                 await self.recorder.drop(combo.fingerprint)
                 await self._later(combo.address, provider, exc, attempt)

@@ -8,8 +8,14 @@ import re
 import statistics
 import time
 from collections import deque
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from seedflow.errors import SeedflowError
+
+Ticket = list[float]
+"""One start's time, updated in place when its answer arrives."""
+T = TypeVar("T")
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
 
@@ -28,21 +34,26 @@ def parse_rate(text: str) -> tuple[int, float] | None:
 class RateLimiter:
     """At most ``count`` starts in any ``window`` seconds (a sliding window, as providers count).
 
-    A small margin keeps us clear of the provider's own clock; at the limit, starts are spaced
-    so that the window is always full but never over.
+    A start counts from when it was let go until its answer arrives, then from the answer: the
+    provider saw the request at some moment before that, so whatever delayed the request on
+    the way (the intent's fsync, a new connection, a busy machine) cannot crowd the provider's
+    window. A small margin keeps us clear of the provider's own clock; at the limit, starts are
+    spaced so that the window is always full but never over.
     """
 
     MARGIN = 0.05
 
     def __init__(self, rate: tuple[int, float] | None) -> None:
         self.rate = rate
-        self._starts: deque[float] = deque()
+        self._starts: deque[Ticket] = deque()
         self._not_before = 0.0
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
+    async def wait(self) -> Ticket:
+        """Wait until a start fits; pass the ticket to :meth:`send` with the request."""
+        ticket = [time.monotonic()]
         if self.rate is None:
-            return
+            return ticket
         count, window = self.rate
         async with self._lock:
             while True:
@@ -50,12 +61,20 @@ class RateLimiter:
                 if now < self._not_before:
                     await asyncio.sleep(self._not_before - now)
                     continue
-                while self._starts and self._starts[0] <= now - window - self.MARGIN:
+                while self._starts and self._starts[0][0] <= now - window - self.MARGIN:
                     self._starts.popleft()
                 if len(self._starts) < count:
-                    self._starts.append(now)
-                    return
-                await asyncio.sleep(self._starts[0] + window + self.MARGIN - now)
+                    ticket[0] = now
+                    self._starts.append(ticket)
+                    return ticket
+                await asyncio.sleep(max(0.0, self._starts[0][0] + window + self.MARGIN - now))
+
+    async def send(self, ticket: Ticket, request: Awaitable[T]) -> T:
+        """Await the request; from its answer (or failure) on, the start counts from then."""
+        try:
+            return await request
+        finally:
+            ticket[0] = time.monotonic()
 
     def push_back(self, seconds: float) -> None:
         """The provider said 429 anyway: start nothing for ``seconds``."""

@@ -11,8 +11,12 @@ context), undefined variables are errors, and operations that could exhaust memo
 from __future__ import annotations
 
 import re
+import resource
+import signal
+import threading
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache, lru_cache
 from typing import Any
 
@@ -23,6 +27,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_REPEAT = 10_000
 MAX_POWER_BITS = 4096  # largest result of `**` on whole numbers, in bits
+MAX_TEXT = 100_000     # longest rendered text (prompts are at most 10,000 characters)
+RENDER_MEMORY = 2 * 2**30   # extra address space templates may use while a pipeline renders
+RENDER_SECONDS = 60         # and the time all its renders may take
+_ADDRESS = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
 
 
 class TemplateProblem(Exception):
@@ -121,7 +129,7 @@ class Template:
 
     def _render_sandboxed(self, context: Mapping[str, Any]) -> str:
         try:
-            return self._template.render(context)
+            text = self._template.render(context)
         except jinja2.UndefinedError as exc:
             known = ", ".join(sorted(str(k) for k in context)) or "none"
             raise TemplateProblem(f"{exc.message}; variables available here: {known}") from None
@@ -131,6 +139,63 @@ class Template:
             raise TemplateProblem(f"template error: {exc}") from None
         except (TypeError, ValueError, ArithmeticError, OverflowError) as exc:
             raise TemplateProblem(f"template error: {exc}") from None
+        except MemoryError:
+            raise TemplateProblem("the template needs too much memory; simplify it") from None
+        except RenderTimeout:
+            raise TemplateProblem(f"rendering took longer than {RENDER_SECONDS} s; simplify "
+                                  "the template") from None
+        return _checked(text)
+
+
+def _checked(text: str) -> str:
+    if len(text) > MAX_TEXT:
+        raise TemplateProblem(f"the template renders {len(text):,} characters; at most "
+                              f"{MAX_TEXT:,} are allowed")
+    if _ADDRESS.search(text):
+        raise TemplateProblem("the template prints a Python object (its text holds a memory "
+                              "address, which changes every run); print a value instead")
+    return text
+
+
+class RenderTimeout(Exception):
+    """Raised (from a signal handler) when a pipeline's templates render for too long."""
+
+
+@contextmanager
+def render_limits() -> Iterator[None]:
+    """Bound the memory and time a pipeline's templates may use while they render.
+
+    A pipeline comes from a pull request: a template like ``{{ range(10**5) | join('x' *
+    9999) }}`` would otherwise take gigabytes, and nested loops hours. Inside this block the
+    process may grow by at most RENDER_MEMORY (a larger allocation fails with MemoryError) and
+    rendering stops after RENDER_SECONDS. Limits need the main thread (signals); elsewhere the
+    block only renders.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = _address_space() + RENDER_MEMORY
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    previous = signal.signal(signal.SIGALRM, _timeout)
+    signal.setitimer(signal.ITIMER_REAL, RENDER_SECONDS)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timeout(signum: int, frame: object) -> None:
+    raise RenderTimeout
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm", encoding="ascii") as fh:
+        return int(fh.read().split()[0]) * resource.getpagesize()
 
 
 def _names_read(ast: nodes.Template) -> frozenset[str]:
