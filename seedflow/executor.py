@@ -113,7 +113,8 @@ def select(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
 class Executor:
     def __init__(self, *, folder: Path, output_dir: Path, recorder: Recorder,
                  clients: Mapping[str, ProviderClient], downloads: httpx.AsyncClient,
-                 settings: Settings, emit: Emit) -> None:
+                 settings: Settings, emit: Emit,
+                 rebase: Callable[[str, str], str] = lambda provider, url: url) -> None:
         self.folder = folder
         self.output_dir = Path(os.path.realpath(output_dir))
         self.recorder = recorder
@@ -121,6 +122,7 @@ class Executor:
         self.downloads = downloads
         self.settings = settings
         self.emit = emit
+        self.rebase = rebase
         self.outcome = Outcome()
         self._check = hash_check(folder, output_dir)
         self._swept: set[Path] = set()
@@ -393,7 +395,8 @@ class Executor:
 
     async def _restore(self, combo: Combination, entry: LockEntry, move: Move) -> None:
         try:
-            got = await self._fetch_file(combo.address, move.image.url, move.target)
+            url = self.rebase(combo.provider, move.image.url)
+            got = await self._fetch_file(combo.address, url, move.target)
         except _Unfetched as exc:
             if exc.error.retryable:
                 self._fail(combo.address, exc.error.message)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -76,33 +78,56 @@ def _sim_limits(latency: float) -> ProviderLimits:
     return ProviderLimits(create_rate=None, concurrency=32, first_poll=latency, max_poll=5.0)
 
 
+@dataclass
+class Connections:
+    """The clients of one apply, and where the simulator (if any) is listening."""
+
+    clients: dict[str, ProviderClient] = field(default_factory=dict)
+    sim_url: str | None = None
+
+    def rebase(self, provider: str, url: str) -> str:
+        """A simulated image's recorded URL, pointed at the simulator of this run.
+
+        Each run's embedded simulator listens on a new port; its file URLs describe the image
+        (see seedflow.sim), so the one running now serves the bytes the lock recorded.
+        """
+        parts = urlsplit(url)
+        if not (self.sim_url and PROVIDERS[provider].simulated
+                and parts.hostname in ("127.0.0.1", "localhost", "::1")):
+            return url
+        base = urlsplit(self.sim_url)
+        return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, ""))
+
+
 @asynccontextmanager
-async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.environ,
-                       ) -> AsyncIterator[dict[str, ProviderClient]]:
-    """One client per provider (the embedded simulator is started if one is simulated)."""
+async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.environ, *,
+                       restoring: Iterable[str] = ()) -> AsyncIterator[Connections]:
+    """One client per provider that creates or resumes tasks; the embedded simulator is started
+    when any of them, or any provider whose images are being restored, is simulated."""
     from seedflow.sim import SimConfig, Simulator
 
     names = sorted(set(providers))
     check_keys(names, env)
     simulator: Simulator | None = None
-    clients: dict[str, ProviderClient] = {}
+    connections = Connections()
+    latency = _number("SEEDFLOW_SIM_LATENCY", env) or 1.0
     try:
+        if any(PROVIDERS[p].simulated for p in {*names, *restoring}):
+            connections.sim_url = env.get("SEEDFLOW_SIM_URL")
+            if not connections.sim_url:
+                simulator = Simulator(SimConfig(latency=latency))
+                simulator.start()
+                connections.sim_url = simulator.base_url
         for name in names:
             spec = PROVIDERS[name]
             if spec.simulated:
-                url = env.get("SEEDFLOW_SIM_URL")
-                latency = _number("SEEDFLOW_SIM_LATENCY", env) or 1.0
-                if not url:
-                    if simulator is None:
-                        simulator = Simulator(SimConfig(latency=latency))
-                        simulator.start()
-                    url = simulator.base_url
-                clients[name] = _client(spec, url, SIM_KEY, _sim_limits(latency))
+                client = _client(spec, connections.sim_url or "", SIM_KEY, _sim_limits(latency))
             else:
-                clients[name] = _client(spec, spec.base_url() or "", env[spec.key_env or ""])
-        yield clients
+                client = _client(spec, spec.base_url() or "", env[spec.key_env or ""])
+            connections.clients[name] = client
+        yield connections
     finally:
-        for client in clients.values():
+        for client in connections.clients.values():
             await client.aclose()
         if simulator is not None:
             simulator.stop()

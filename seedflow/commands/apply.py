@@ -136,9 +136,13 @@ async def _execute(folder: Path, output_dir: Path, writer: LockWriter, items: li
     terminal = sys.stderr.isatty()
     display = LiveProgress(len(items), Console(stderr=True)) if terminal \
         else PlainLog(sys.stderr)
-    async with open_clients(_providers(items) or set()) as clients, download_client() as http:
+    restoring = {i.combination.provider for i in items
+                 if i.combination and i.action == Action.RESTORE}
+    async with open_clients(_providers(items), restoring=restoring) as connections, \
+            download_client() as http:
         executor = Executor(folder=folder, output_dir=output_dir, recorder=Recorder(writer),
-                            clients=clients, downloads=http, settings=settings, emit=display)
+                            clients=connections.clients, downloads=http, settings=settings,
+                            emit=display, rebase=connections.rebase)
         with display:
             return await executor.run(items)
 

@@ -17,7 +17,7 @@ from seedflow.sim.apikley import Apikley
 from seedflow.sim.config import BEFORE, CREATE, DOWNLOAD, ENDPOINTS, POLL, Fault, SimConfig
 from seedflow.sim.images import render_png
 from seedflow.sim.modellix import Modellix
-from seedflow.sim.wire import Dialect, Reply, Task, json_reply
+from seedflow.sim.wire import Dialect, Reply, Task, described, json_reply
 
 _FILE = re.compile(r"/files/([\w.-]+)/(\d+)\.png")
 _TEXT = "text/plain; charset=utf-8"
@@ -144,7 +144,7 @@ class Core:
             return self._poll(self.modellix, req.path.removeprefix("/api/v1/tasks/"), req)
         match = _FILE.fullmatch(req.path)
         if req.method == "GET" and match:
-            return self._download(match[1], int(match[2]))
+            return self._download(match[1], int(match[2]), req.query.get("r", ""))
         return json_reply(404, {"code": 404, "message": f"Not found: {req.method} {req.path}"})
 
     def _create(self, dialect: Dialect, req: Request) -> Reply:
@@ -219,13 +219,16 @@ class Core:
         reply = dialect.details(task, time.monotonic(), req.base_url)
         return self._slowed(reply, self._locked_take(POLL))
 
-    def _download(self, task_id: str, index: int) -> Reply:
+    def _download(self, task_id: str, index: int, token: str) -> Reply:
         self._count("downloads")
         fault = self._locked_take(DOWNLOAD, before=True)
         if fault:
             return self._plain_fault(fault)
         with self._lock:
             task = self._tasks.get(task_id)
+        if task is None and token:
+            task = described(task_id, token)  # a task of an earlier simulator run
+            task = task if task is None or task.provider in self._dialects else None
         if task is None or not task.succeeded(time.monotonic()) or not 1 <= index <= task.images:
             return Reply(404, b"Not Found", _TEXT)
         fault = self._locked_take(DOWNLOAD)

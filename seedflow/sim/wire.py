@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -68,8 +70,37 @@ class Task:
         return self.created_ms + round(min(fraction, 1.0) * self.latency * 1000)
 
     def file_urls(self, base_url: str) -> list[str]:
-        """Absolute URLs of the task's images, 1-based."""
-        return [f"{base_url}/files/{self.id}/{n}.png" for n in range(1, self.images + 1)]
+        """Absolute URLs of the task's images, 1-based.
+
+        Each carries what the image shows (``?r=``: provider, request, image count), so any
+        simulator, including one started later on another port, serves the same bytes: a
+        restore of a simulated image works as it does with a real provider's CDN.
+        """
+        token = describe(self)
+        return [f"{base_url}/files/{self.id}/{n}.png?r={token}"
+                for n in range(1, self.images + 1)]
+
+
+def describe(task: Task) -> str:
+    body = {k: v for k, v in task.request.items() if k != "callBackUrl"}
+    data = json.dumps({"p": task.provider, "r": body, "n": task.images}, sort_keys=True,
+                      separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(zlib.compress(data, 9)).decode().rstrip("=")
+
+
+def described(task_id: str, token: str) -> Task | None:
+    """The finished task a file URL describes, or None if the token is not one of ours."""
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)),
+                              bufsize=1 << 16)
+        data = json.loads(raw)
+        provider, request, images = data["p"], data["r"], int(data["n"])
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return None
+    if not isinstance(request, dict) or not isinstance(provider, str) or not 1 <= images <= 15:
+        return None
+    return Task(id=task_id, provider=provider, request=request, images=images, created_ms=0,
+                started=-math.inf, latency=0.0, fails=False)
 
 
 def stage(progress: float, stages: tuple[tuple[float, str], ...], done: str) -> tuple[str, float]:
