@@ -176,23 +176,27 @@ class Executor:
             self._uncertain(combo.address, previous.error or "an earlier create may have reached "
                             "the provider; re-run with --retry-uncertain to pay for it again")
             return
+        if previous is not None and previous.state == "uncertain":
+            self.emit("retry", combo.address, "re-sending a create whose earlier outcome is "
+                      "unknown (--retry-uncertain): if the provider got it, this pays twice")
         attempts = previous.attempts + 1 if previous is not None else 1
         for generation in range(self.settings.generation_retries + 1):
-            entry = await self._submit(combo, attempts + generation)
+            entry = await self._submit(combo, attempts + generation, previous)
             state = await self._poll(combo, entry)
             if state.status == TaskStatus.SUCCEEDED:
                 await self._download_all(combo, entry, state.image_urls)
                 return
             reason = _failure_text(state)
+            previous = entry.evolve(state="failed", error=reason, completed_at=now_iso())
+            await self.recorder.record(previous)
             if generation < self.settings.generation_retries:
                 self.emit("retry", combo.address, f"generation failed ({reason}); trying again "
                           "(a new paid task)")
                 continue
-            await self.recorder.record(entry.evolve(state="failed", error=reason,
-                                                    completed_at=now_iso()))
             self._fail(combo.address, f"generation failed: {reason}")
 
-    async def _submit(self, combo: Combination, attempts: int) -> LockEntry:
+    async def _submit(self, combo: Combination, attempts: int,
+                      previous: LockEntry | None) -> LockEntry:
         provider = combo.provider
         client = self.clients[provider]
         intent = LockEntry(
@@ -211,7 +215,7 @@ class Executor:
                 task_id = await self.limiters[provider].send(ticket,
                                                              client.submit(dict(combo.request)))
             except RetryLater as exc:
-                await self.recorder.drop(combo.fingerprint)
+                await self._undo_intent(combo, previous)
                 await self._later(combo.address, provider, exc, attempt)
                 continue
             except Ambiguous as exc:
@@ -219,12 +223,12 @@ class Executor:
                 self._uncertain(combo.address, exc.message)
                 raise _Stop from None
             except StopAll as exc:
-                await self.recorder.drop(combo.fingerprint)
+                await self._undo_intent(combo, previous)
                 self.stopped[provider] = exc.message
                 self._not_started(combo.address, exc.message)
                 raise _Stop from None
             except (RequestRejected, GenerationFailed, ProviderError) as exc:
-                await self.recorder.drop(combo.fingerprint)
+                await self._undo_intent(combo, previous)
                 self._fail(combo.address, exc.message)
                 raise _Stop from None
             except BaseException:
@@ -236,10 +240,17 @@ class Executor:
             self.emit("submitted", combo.address, task_id)
             failpoints.hit("after-submitted")
             return entry
-        await self.recorder.drop(combo.fingerprint)
+        await self._undo_intent(combo, previous)
         self._fail(combo.address, f"{provider} kept asking to retry later; nothing was created. "
                    "Run apply again later")
         raise _Stop
+
+    async def _undo_intent(self, combo: Combination, previous: LockEntry | None) -> None:
+        """The provider said nothing was created: put back what the lock held before."""
+        if previous is None:
+            await self.recorder.drop(combo.fingerprint)
+        else:
+            await self.recorder.record(previous)
 
     def _check_stopped(self, combo: Combination) -> None:
         reason = self.stopped.get(combo.provider)
@@ -384,7 +395,9 @@ class Executor:
         images = list(entry.images)
         for move in moves:
             if move.source is not None and self._intact(move.source, move.image):
-                await asyncio.to_thread(self._copy, combo.address, move.source, move.target)
+                dest = self._target(combo.address, move.target)
+                self._sweep(dest.parent)
+                await asyncio.to_thread(self._copy, move.source, dest)
                 self.emit("relinked", combo.address, f"{move.source} → {move.target}")
             else:
                 await self._restore(combo, entry, move)
@@ -415,9 +428,8 @@ class Executor:
             raise _Stop
         self.emit("restored", combo.address, move.target)
 
-    def _copy(self, address: str, source: str, target: str) -> None:
-        dest = self._target(address, target)
-        self._sweep(dest.parent)
+    def _copy(self, source: str, dest: Path) -> None:
+        """Copy atomically (runs in a worker thread: no reporting from here)."""
         fd, tmp = temp_beside(dest)
         os.close(fd)
         try:
