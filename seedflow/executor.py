@@ -97,6 +97,12 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def matching(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
+    """Every item (work or not) whose address matches one of the ``targets`` globs."""
+    patterns = [p.replace("[", "[[]") for p in targets]
+    return [i for i in plan.items if any(fnmatch.fnmatchcase(i.address, p) for p in patterns)]
+
+
 def select(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
     """The plan's work items, limited to addresses matching any of the ``targets`` globs.
 

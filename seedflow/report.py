@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from collections import Counter
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,16 @@ def use_colour(stream_is_tty: bool) -> bool:
 
 def display_path(project: Project, path: str) -> str:
     """A lock/spec path (relative to the pipeline folder) relative to the current directory."""
-    return os.path.relpath(project.pipeline.folder / path).replace(os.sep, "/")
+    cwd = os.getcwd()
+    target = posixpath.normpath(f"{_absolute(project.pipeline.folder, cwd)}/{path}")
+    if target.startswith(cwd + "/"):  # the common case, without relpath's cost per path
+        return target[len(cwd) + 1:]
+    return os.path.relpath(target, cwd).replace(os.sep, "/")
+
+
+@lru_cache(maxsize=16)
+def _absolute(folder: Path, cwd: str) -> str:
+    return os.path.normpath(os.path.join(cwd, folder)).replace(os.sep, "/")
 
 
 def item_outputs(project: Project, item: PlanItem) -> list[str]:
@@ -172,8 +183,9 @@ def write_json(project: Project, plan: Plan, stream: Any) -> None:
     """One item per line: readable, diffable, and written by the C encoder (indent= is not)."""
     data = plan_json(project, plan)
     items = data.pop("items")
+    encode = json.JSONEncoder(ensure_ascii=False).encode
     stream.write('{"items": [\n')
-    stream.write(",\n".join(json.dumps(item, ensure_ascii=False) for item in items))
+    stream.write(",\n".join(map(encode, items)))
     stream.write("\n],\n" + json.dumps(data, ensure_ascii=False, indent=1)[2:] + "\n")
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from seedflow.combos import resolve
 from seedflow.cost import check_budget, estimate
 from seedflow.errors import SeedflowError
-from seedflow.executor import Executor, Outcome, Settings, select
+from seedflow.executor import Executor, Outcome, Settings, matching, select
 from seedflow.lock.model import LockEntry
 from seedflow.lock.store import LockWriter, read_lock
 from seedflow.outputs import hash_check
@@ -50,6 +50,11 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         entries = {**base, **writer.lock.entries}
         plan = make_plan(combinations, entries, hash_check(pipeline.folder, pipeline.output_dir))
         items = select(plan, targets)
+        if targets and not matching(plan, targets):
+            raise SeedflowError(f"--target {' '.join(targets)} matches no combination; "
+                                "addresses look like "
+                                f"{plan.items[0].address if plan.items else 'asset[axis=value]'}"
+                                " (`seedflow plan` lists them); * and ? are wildcards")
         if not items:
             _tidy(writer)
             click.echo(f"Nothing to do. Plan: {summary_line(plan)}")

@@ -71,6 +71,8 @@ def check_neutral(params: Mapping[str, Any]) -> list[Problem]:
 
 
 def _neutral_problem(name: str, value: Any) -> str | None:
+    if name == "aspect" and sexagesimal(value):
+        return sexagesimal(value)
     if name == "aspect" and value not in ASPECTS:
         return f"aspect {value!r} is not supported; use one of {', '.join(ASPECTS)}"
     if name == "resolution" and value not in RESOLUTIONS:
@@ -82,6 +84,15 @@ def _neutral_problem(name: str, value: Any) -> str | None:
     if name == "images" and not _is_int(value, 1, 15):
         return f"images {value!r} must be a whole number from 1 to 15"
     return None
+
+
+def sexagesimal(value: Any) -> str | None:
+    """YAML 1.1 reads an unquoted ``16:9`` as the base-60 number 969: say so, and how to fix."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 60:
+        return None
+    ratio = f"{value // 60}:{value % 60}"
+    return f"aspect {value} is a number: YAML reads an unquoted {ratio} as base 60; quote it: " \
+           f"\"{ratio}\""
 
 
 def _is_int(value: Any, low: int, high: int) -> bool:

@@ -19,7 +19,7 @@ import jsonschema
 from seedflow.errors import Location, SpecError, SpecErrors
 from seedflow.matrix import Matrix
 from seedflow.providers import PROTOCOLS, PROVIDERS
-from seedflow.providers.native import NEUTRAL, overlay
+from seedflow.providers.native import NEUTRAL, overlay, sexagesimal
 from seedflow.spec.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline, PriceTable
 from seedflow.spec.schema import AXIS_PATTERN, NAME_PATTERN, RESERVED_AXES, pipeline_schema
 from seedflow.spec.yamlpos import PathKey, Positions, load_yaml
@@ -112,6 +112,9 @@ def _message(error: jsonschema.ValidationError) -> str:
         names = [wanted] if isinstance(wanted, str) else list(wanted)  # type: ignore[arg-type]
         words = " or ".join(_TYPE_WORDS.get(str(n), str(n)) for n in names)
         return f"{error.instance!r} is not {words}; write {words} here"
+    if error.validator == "enum" and error.path and error.path[-1] == "aspect" \
+            and sexagesimal(error.instance):
+        return str(sexagesimal(error.instance))
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
         return f"{error.instance!r} is not allowed; use one of: {allowed}"
@@ -130,7 +133,8 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
     output_dir = Path(os.path.normpath(Path(folder, data.get("output_dir", ".")).absolute()))
     defaults = data.get("defaults", {})
     default_provider = data.get("provider", "apikley")
-    errors: list[SpecError] = []
+    errors: list[SpecError] = _output_dir_errors(data.get("output_dir", "."), output_dir,
+                                                 folder, positions)
     assets = []
     for name, raw in data["assets"].items():
         try:
@@ -144,6 +148,30 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
                     assets=tuple(assets), positions=positions,
                     max_combinations=limits.get("max_combinations", DEFAULT_MAX_COMBINATIONS),
                     budget=Budget(**data.get("budget", {})), prices=_prices(data))
+
+
+def _output_dir_errors(raw: str, output_dir: Path, folder: Path,
+                       positions: Positions) -> list[SpecError]:
+    """A pipeline from a pull request must not aim apply at any folder it likes: output_dir is
+    relative, and inside a git work tree it stays inside that work tree."""
+    where = positions.at(("output_dir",))
+    if Path(raw).is_absolute():
+        return [SpecError(where, f"output_dir {raw!r} is absolute; write it relative to the "
+                          "pipeline's folder (e.g. ../assets)")]
+    root = git_root(folder.absolute())
+    real = Path(os.path.realpath(output_dir))
+    if root is not None and not real.is_relative_to(os.path.realpath(root)):
+        return [SpecError(where, f"output_dir {raw!r} resolves to {real}, outside the git "
+                          f"repository {root}; outputs must stay inside the project")]
+    return []
+
+
+def git_root(folder: Path) -> Path | None:
+    """The work tree holding ``folder``, if it is in one."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
 
 
 def _prices(data: Mapping[str, Any]) -> PriceTable:

@@ -17,6 +17,13 @@ import yaml
 from seedflow.errors import Location, SpecError
 
 PathKey = tuple[str | int, ...]
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
+    "map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge"))
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+def _shown_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
 
 
 @dataclass
@@ -70,14 +77,21 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         self.positions.nodes[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if node.tag not in _PLAIN_TAGS:
+            tag = _shown_tag(node.tag)
+            raise SpecError(self.positions.at(path), f"unsupported YAML tag {tag}: a pipeline "
+                            "is plain YAML data; remove the tag")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _TIMESTAMP:
+            return node.value  # `2024-05-01` stays the text written, not a datetime
         try:
             return self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
-            raise SpecError(self.positions.at(path), f"invalid YAML value: {exc}") from None
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise SpecError(self.positions.at(path), f"invalid YAML value: {problem}") from None
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
         self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
