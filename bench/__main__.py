@@ -64,15 +64,16 @@ def plan_section(figures: list[PlanFigure]) -> list[str]:
     return rows
 
 
-def throughput_section(t: Throughput, base: Baseline | None) -> list[str]:
+def throughput_section(runs: list[Throughput], base: Baseline | None) -> list[str]:
     rows = [
         "| tasks N | latency L | concurrency C | ideal N·L/C | achieved | ratio | client CPU/task "
         "| polls/task |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {t.tasks} | {t.latency:g} s | {t.concurrency} | {t.ideal:.1f} s | "
-        f"{t.run.seconds:.1f} s | **{t.ratio:.2f}** | {t.cpu_ms_per_task:.2f} ms | "
-        f"{t.polls / t.creates:.2f} |",
     ]
+    rows += [f"| {t.tasks} | {t.latency:g} s | {t.concurrency} | {t.ideal:.1f} s | "
+             f"{t.run.seconds:.1f} s | **{t.ratio:.2f}** | {t.cpu_ms_per_task:.2f} ms | "
+             f"{t.polls / t.creates:.2f} |" for t in runs]
+    t = runs[0]
     if base:
         seedflow_rate = t.tasks / t.run.seconds
         naive_rate = base.tasks / base.seconds
@@ -119,14 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                 scratch, [1_000, 10_000] if quick else [1_000, 10_000, 100_000],
                 1 if quick else 3)),
             "apply": lambda: throughput_section(
-                throughput(scratch, 100 if quick else 1000, 0.5 if quick else 1.0, 50 if quick
-                           else 100), None),
+                [throughput(scratch, 100, 0.5, 50)] if quick else
+                [throughput(scratch, 1000, 1.0, 100), throughput(scratch, 500, 2.0, 50)], None),
             "rate": lambda: rate_section(rate_limited(scratch, 30 if quick else 60, (20, 10.0))),
             "progress": lambda: progress_section(progress_cost(
                 scratch, 200 if quick else 1000, 10_000 if quick else 100_000, 1.0)),
             "baseline": lambda: throughput_section(
-                throughput(scratch, 200, 1.0, 50), naive_baseline(scratch, 5 if quick else 10,
-                                                                  1.0)),
+                [throughput(scratch, 200, 1.0, 50)], naive_baseline(scratch, 5 if quick else 10,
+                                                                    1.0)),
         }
         for group in groups:
             started = time.perf_counter()
@@ -158,7 +159,32 @@ def write_doc(sections: dict[str, list[str]], command: str) -> None:
     for group in GROUPS:
         if group in sections:
             lines += [f"## {titles[group]}", "", *sections[group], ""]
+    lines += NOTES
     DOC.write_text("\n".join(lines))
+
+
+NOTES = [
+    "## Reading these figures", "",
+    "- **Plan** costs a few tens of microseconds per combination: rendering the prompt and "
+    "output templates (a fast path skips Jinja's per-render context for simple templates; "
+    "prompts are memoised), building and schema-checking the native request, the fingerprint "
+    "(canonical JSON + sha256), and encoding the JSON output. A fully locked plan also parses "
+    "every lock line into an entry and stats every output. The 100,000-combination bar is not "
+    "met; the next steps are lock entries parsed lazily, request checks cached per request "
+    "shape, and streaming the output instead of holding every item.",
+    "- **Apply** client CPU is dominated by httpx: about 1 ms of CPU per request on this "
+    "machine, and a task is three requests (create, one poll thanks to adaptive polling, "
+    "download). The connection pool is sharded (`seedflow/transport.py`), which cut it 3×. "
+    "The simulator shares the same two cores (it renders a PNG per image), so at C/L = 100 "
+    "tasks/s the machine is CPU-bound; at 25 tasks/s (C = 50, L = 2 s, still faster than "
+    "Seedream's real generation times allow) apply reaches the bar. An aiohttp-backed httpx "
+    "transport measured 2.4× less CPU per request but reports a connection dropped *after* the "
+    "request was sent as a connect timeout (\"nothing sent\"), which would turn an ambiguous "
+    "create into an automatic, possibly double-paid retry; it was not adopted.",
+    "- **Rate pacing** counts each create from its answer, not from its release, so a slow "
+    "disk or connection cannot crowd the provider's window.",
+    "",
+]
 
 
 if __name__ == "__main__":
