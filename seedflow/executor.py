@@ -120,7 +120,8 @@ class Executor:
     def __init__(self, *, folder: Path, output_dir: Path, recorder: Recorder,
                  clients: Mapping[str, ProviderClient], downloads: httpx.AsyncClient,
                  settings: Settings, emit: Emit,
-                 rebase: Callable[[str, str], str] = lambda provider, url: url) -> None:
+                 rebase: Callable[[str, str], str] = lambda provider, url: url,
+                 callbacks: asyncio.Queue[tuple[str, TaskState]] | None = None) -> None:
         self.folder = folder
         self.output_dir = Path(os.path.realpath(output_dir))
         self.recorder = recorder
@@ -129,6 +130,9 @@ class Executor:
         self.settings = settings
         self.emit = emit
         self.rebase = rebase
+        self.callbacks = callbacks
+        self._woken: set[str] = set()
+        self._waiting: dict[str, asyncio.Event] = {}
         self.outcome = Outcome()
         self._check = hash_check(folder, output_dir)
         self._swept: set[Path] = set()
@@ -147,8 +151,40 @@ class Executor:
             queues.setdefault(key, asyncio.Queue()).put_nowait(item)
         workers = [self._worker(queue) for key, queue in queues.items()
                    for _ in range(self._width(key, queue.qsize()))]
-        await asyncio.gather(*workers)
+        listener = asyncio.create_task(self._listen()) if self.callbacks else None
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            if listener:
+                listener.cancel()
         return self.outcome
+
+    async def _listen(self) -> None:
+        """Provider callbacks wake the task's poll loop early; the poll that follows confirms
+        the state, so a callback (signed or not) can never put a result in the lock itself."""
+        assert self.callbacks is not None
+        while True:
+            task_id, _ = await self.callbacks.get()
+            self._woken.add(task_id)
+            event = self._waiting.get(task_id)
+            if event:
+                event.set()
+
+    async def _pause(self, task_id: str, seconds: float) -> None:
+        """Sleep until the next poll, or until a callback says the task has news."""
+        if task_id in self._woken or self.callbacks is None:
+            self._woken.discard(task_id)
+            if self.callbacks is None:
+                await asyncio.sleep(seconds)
+            return
+        event = self._waiting[task_id] = asyncio.Event()
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiting.pop(task_id, None)
+            self._woken.discard(task_id)
 
     def _width(self, provider: str, size: int) -> int:
         if not provider:
@@ -280,7 +316,7 @@ class Executor:
         started = time.monotonic()
         polls = errors = missing = 0
         while True:
-            await asyncio.sleep(schedule.delay(polls, time.monotonic() - started))
+            await self._pause(entry.task_id, schedule.delay(polls, time.monotonic() - started))
             try:
                 state = await client.fetch(entry.task_id)
             except RetryLater as exc:

@@ -5,11 +5,15 @@ Environment (DESIGN §4): ``APIKLEY_API_KEY``, ``MODELLIX_API_KEY``;
 ``SEEDFLOW_POLL_INTERVAL`` (first poll delay), ``SEEDFLOW_POLL_MAX``; ``SEEDFLOW_RETRY_BASE``;
 ``SEEDFLOW_APIKLEY_RATE`` / ``SEEDFLOW_MODELLIX_RATE`` (``20/10s`` or ``0``). For the simulated
 providers: ``SEEDFLOW_SIM_URL`` (use a running ``seedflow sim serve`` instead of an embedded
-one) and ``SEEDFLOW_SIM_LATENCY`` (seconds per image of the embedded one, default 1).
+one) and ``SEEDFLOW_SIM_LATENCY`` (seconds per image of the embedded one, default 1). Callbacks
+(Apikley protocol): ``SEEDFLOW_CALLBACKS=1`` starts a receiver (``SEEDFLOW_CALLBACK_LISTEN``,
+default loopback) and sends its address, or ``SEEDFLOW_CALLBACK_URL``, as ``callBackUrl``;
+``SEEDFLOW_CALLBACK_SECRET`` checks kie-style HMAC signatures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -24,7 +28,8 @@ from seedflow.executor import Settings
 from seedflow.pacing import parse_rate
 from seedflow.providers import PROVIDERS, ProviderSpec
 from seedflow.providers.apikley.client import ApikleyClient
-from seedflow.providers.base import ProviderClient, ProviderLimits
+from seedflow.providers.base import ProviderClient, ProviderLimits, TaskState
+from seedflow.providers.callback import CallbackReceiver
 from seedflow.providers.modellix.client import ModellixClient
 from seedflow.transport import ShardedTransport
 
@@ -84,6 +89,7 @@ class Connections:
 
     clients: dict[str, ProviderClient] = field(default_factory=dict)
     sim_url: str | None = None
+    callbacks: asyncio.Queue[tuple[str, TaskState]] | None = None
 
     def rebase(self, provider: str, url: str) -> str:
         """A simulated image's recorded URL, pointed at the simulator of this run.
@@ -109,9 +115,14 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
     names = sorted(set(providers))
     check_keys(names, env)
     simulator: Simulator | None = None
+    receiver: CallbackReceiver | None = None
     connections = Connections()
     latency = _number("SEEDFLOW_SIM_LATENCY", env) or 1.0
     try:
+        if _enabled(env.get("SEEDFLOW_CALLBACKS")) and \
+                any(PROVIDERS[p].protocol == "apikley" for p in names):
+            receiver = await _receiver(env)
+            connections.callbacks = receiver.events
         if any(PROVIDERS[p].simulated for p in {*names, *restoring}):
             connections.sim_url = env.get("SEEDFLOW_SIM_URL")
             if not connections.sim_url:
@@ -120,10 +131,13 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
                 connections.sim_url = simulator.base_url
         for name in names:
             spec = PROVIDERS[name]
+            callback = _callback_url(receiver, env) if spec.protocol == "apikley" else None
             if spec.simulated:
-                client = _client(spec, connections.sim_url or "", SIM_KEY, _sim_limits(latency))
+                client = _client(spec, connections.sim_url or "", SIM_KEY, _sim_limits(latency),
+                                 callback)
             else:
-                client = _client(spec, spec.base_url() or "", env[spec.key_env or ""])
+                client = _client(spec, spec.base_url() or "", env[spec.key_env or ""],
+                                 callback_url=callback)
             connections.clients[name] = client
         yield connections
     finally:
@@ -131,13 +145,40 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
             await client.aclose()
         if simulator is not None:
             simulator.stop()
+        if receiver is not None:
+            await receiver.stop()
+
+
+def _enabled(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+async def _receiver(env: Mapping[str, str]) -> CallbackReceiver:
+    """The local callback receiver (``SEEDFLOW_CALLBACK_LISTEN`` host:port, default loopback)."""
+    host, _, port = (env.get("SEEDFLOW_CALLBACK_LISTEN") or "127.0.0.1:0").rpartition(":")
+    if not port.isdigit():
+        raise SeedflowError("SEEDFLOW_CALLBACK_LISTEN must be HOST:PORT, e.g. 127.0.0.1:8788")
+    receiver = CallbackReceiver(env.get("SEEDFLOW_CALLBACK_SECRET") or None,
+                                host=host or "127.0.0.1", port=int(port))
+    await receiver.start()
+    return receiver
+
+
+def _callback_url(receiver: CallbackReceiver | None, env: Mapping[str, str]) -> str | None:
+    """Where the provider should POST: ``SEEDFLOW_CALLBACK_URL`` (a public address that reaches
+    the receiver, e.g. through a tunnel) or, for a provider on this machine, the receiver."""
+    if receiver is None:
+        return None
+    return env.get("SEEDFLOW_CALLBACK_URL") or receiver.url
 
 
 def _client(spec: ProviderSpec, base_url: str, key: str,
-            limits: ProviderLimits | None = None) -> ProviderClient:
+            limits: ProviderLimits | None = None, callback_url: str | None = None,
+            ) -> ProviderClient:
     http = httpx.AsyncClient(timeout=TIMEOUT, transport=ShardedTransport(CONNECTIONS))
     if spec.protocol == "apikley":
-        return ApikleyClient(http, base_url=base_url, api_key=key, limits=limits, name=spec.name)
+        return ApikleyClient(http, base_url=base_url, api_key=key, limits=limits, name=spec.name,
+                             callback_url=callback_url)
     return ModellixClient(http, base_url=base_url, api_key=key, limits=limits, name=spec.name)
 
 

@@ -147,7 +147,8 @@ async def _execute(folder: Path, output_dir: Path, writer: LockWriter, items: li
             download_client() as http:
         executor = Executor(folder=folder, output_dir=output_dir, recorder=Recorder(writer),
                             clients=connections.clients, downloads=http, settings=settings,
-                            emit=display, rebase=connections.rebase)
+                            emit=display, rebase=connections.rebase,
+                            callbacks=connections.callbacks)
         with display:
             return await executor.run(items)
 

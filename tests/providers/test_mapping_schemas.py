@@ -55,7 +55,7 @@ def test_every_modellix_combination_validates() -> None:
             assert size_problems(body["size"]) == []
 
 
-@pytest.mark.parametrize(("aspect", "resolution"), itertools.product(ASPECTS, RESOLUTIONS))
+@pytest.mark.parametrize(("aspect", "resolution"), list(itertools.product(ASPECTS, RESOLUTIONS)))
 def test_modellix_sizes_keep_the_aspect_ratio(aspect: str, resolution: str) -> None:
     width, height = parse_size(size_for(aspect, resolution))
     wanted = int(aspect.split(":")[0]) / int(aspect.split(":")[1])
