@@ -53,6 +53,10 @@ class RateLimiter:
         """Wait until a start fits; pass the ticket to :meth:`send` with the request."""
         ticket = [time.monotonic()]
         if self.rate is None:
+            # no published limit: only a provider's Retry-After holds every start back
+            while (pause := self._not_before - time.monotonic()) > 0:
+                await asyncio.sleep(pause)
+            ticket[0] = time.monotonic()
             return ticket
         count, window = self.rate
         async with self._lock:
@@ -77,9 +81,7 @@ class RateLimiter:
             ticket[0] = time.monotonic()
 
     def push_back(self, seconds: float) -> None:
-        """The provider said 429 anyway: start nothing for ``seconds``."""
-        if self.rate is None:
-            return
+        """The provider said 429 (with Retry-After): start nothing for ``seconds``."""
         self._not_before = max(self._not_before, time.monotonic() + seconds)
 
 

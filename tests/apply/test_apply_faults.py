@@ -241,3 +241,19 @@ def test_chaos_until_done(seed: int, make_sim: Callable[..., Simulator],
             good[address] = good.get(address, 0) + 1
     assert {a for a, n in good.items() if n > 1} <= retried
     assert sum(sim.counters.faults.values()) > 0
+
+
+def test_retry_after_without_a_published_rate_holds_back_every_create() -> None:
+    """Modellix publishes no rate: one 429's Retry-After must pause all creates, not just one."""
+    import asyncio
+
+    from seedflow.pacing import RateLimiter
+
+    async def scenario() -> list[float]:
+        limiter = RateLimiter(None)
+        started = time.monotonic()
+        limiter.push_back(0.3)
+        tickets = await asyncio.gather(*(limiter.wait() for _ in range(5)))
+        return [t[0] - started for t in tickets]
+
+    assert all(0.29 <= at < 1.0 for at in asyncio.run(scenario()))
