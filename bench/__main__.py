@@ -169,7 +169,8 @@ NOTES = [
     "output templates (a fast path skips Jinja's per-render context for simple templates; "
     "prompts are memoised), building and schema-checking the native request, the fingerprint "
     "(canonical JSON + sha256), and encoding the JSON output. A fully locked plan also parses "
-    "every lock line into an entry and stats every output. The 100,000-combination bar is not "
+    "every lock line into an entry and stats every output (measured at 100,000 entries: "
+    "`json.loads` of the lines alone takes about 1.1 s, building the entries about 0.9 s). The 100,000-combination bar is not "
     "met; the next steps are lock entries parsed lazily, request checks cached per request "
     "shape, and streaming the output instead of holding every item.",
     "- **Apply** client CPU is dominated by httpx: about 1 ms of CPU per request on this "
