@@ -158,7 +158,7 @@ def gallery(pipeline: Path, out: Path, rows: str | None, cols: str | None, plan_
 @click.option("--dir", "schema_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="The schemas/ folder (default: the project's).")
 def schemas(check: bool, schema_dir: Path | None) -> None:
-    """Derive the request JSON Schemas from the provider OpenAPI specs in schemas/openapi/."""
+    """Rebuild the JSON Schemas in schemas/: requests (from the OpenAPI specs), pipeline, lock."""
     from seedflow.commands.schemas import schemas as run
 
     _exit(run(check=check, schema_dir=schema_dir))

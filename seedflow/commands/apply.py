@@ -65,7 +65,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         check_budget(cost, max_images=images,
                      max_cost=_first(max_cost, pipeline.budget.max_cost))
         check_keys(_providers(items))
-        _confirm(items, plan_summary=f"{summary_line(plan)} Cost: {cost.describe()}.", yes=yes,
+        _confirm(items, plan_summary=f"{summary_line(plan)}\nCost: {cost.describe()}.", yes=yes,
                  settings=settings)
         started = time.monotonic()
         try:
