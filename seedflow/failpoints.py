@@ -3,6 +3,10 @@
 ``SEEDFLOW_FAILPOINT=NAME`` (or ``NAME:N`` for the N-th time it is reached) makes the process
 ``kill -9`` itself there, so the crash-recovery tests can stop an apply at an exact step instead
 of hoping a timer lands there. Unset, :func:`hit` is one dictionary lookup.
+
+Points: ``before-intent``, ``after-intent``, ``after-submitted``, ``after-image`` (executor),
+``mid-download`` (download, after the first chunk is in the temp file) and ``mid-compaction``
+(lock store, between replacing the lockfile and emptying the journal).
 """
 
 from __future__ import annotations
@@ -13,9 +17,6 @@ import signal
 _SPEC = os.environ.get("SEEDFLOW_FAILPOINT", "")
 _NAME, _, _NTH = _SPEC.partition(":")
 _counts: dict[str, int] = {}
-
-POINTS = ("before-intent", "after-intent", "after-submitted", "mid-download", "after-image",
-          "mid-compaction")
 
 
 def hit(name: str) -> None:

@@ -27,7 +27,6 @@ class Action(StrEnum):
 
 
 ACTIONS = tuple(Action)
-PAID = frozenset({Action.CREATE})
 WORK = frozenset({Action.CREATE, Action.RESUME, Action.RESTORE, Action.RELINK})
 
 # (path, locked image) → is the file there and intact?

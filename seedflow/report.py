@@ -188,6 +188,3 @@ def write_json(project: Project, plan: Plan, stream: Any) -> None:
     stream.write(",\n".join(map(encode, items)))
     stream.write("\n],\n" + json.dumps(data, ensure_ascii=False, indent=1)[2:] + "\n")
 
-
-def relative(path: Path) -> str:
-    return os.path.relpath(path).replace(os.sep, "/")
