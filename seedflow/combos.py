@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedflow.errors import SpecError, SpecErrors
-from seedflow.fingerprint import fingerprint
 from seedflow.matrix import count, expand
 from seedflow.providers.native import Problem, overlay
+from seedflow.shapes import Shape, shape
 from seedflow.spec.model import Asset, Pipeline
 from seedflow.spec.yamlpos import PathKey
 from seedflow.templates import Template, TemplateProblem, render_limits
@@ -89,7 +89,7 @@ def _expand_asset(pipeline: Pipeline, asset: Asset, limit: int, combos: list[Com
 
 
 def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:
-    mapping = asset.provider.mapping
+    shapes = _Shapes(asset)
     prompts = _Memo(asset.prompt)
     root = output_root(pipeline)
     labels: dict[tuple[str, int], list[str]] = {}
@@ -102,7 +102,8 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
         except TemplateProblem as exc:
             errors.add((*asset.path, "prompt"), f"prompt: {exc}")
             continue
-        body, problems = mapping.build(prompt, params, asset.extras)
+        request = shapes.get(params)
+        problems = list(request.problems) or shapes.prompt_problems(prompt, params)
         for problem in problems:
             errors.add(_problem_path(asset, values, problem), problem.message)
         images = params.get("images", 1)
@@ -113,13 +114,34 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
         outputs = _outputs(root, asset, context, images, errors)
         if problems or outputs is None:
             continue
-        unsent = {"seed": params["seed"]} if "seed" in params and not mapping.sends_seed else {}
         yield Combination(
             asset=asset.name, address=address(asset.name, values, labels),
-            provider=asset.provider.name,
-            vars=values, request=body,
-            fingerprint=fingerprint(asset.provider.name, mapping.model, body, unsent),
-            outputs=outputs, unsent=unsent)
+            provider=asset.provider.name, vars=values, request=request.body(prompt),
+            fingerprint=request.fingerprint(prompt), outputs=outputs, unsent=request.unsent)
+
+
+class _Shapes:
+    """The request shapes of one asset, keyed by the identities of its parameter values (matrix
+    values are shared objects), and the problems of each distinct prompt."""
+
+    def __init__(self, asset: Asset) -> None:
+        self.asset = asset
+        self.shapes: dict[tuple[tuple[str, int], ...], Shape] = {}
+        self.prompts: dict[int, list[Problem]] = {}
+
+    def get(self, params: Mapping[str, Any]) -> Shape:
+        key = tuple((name, id(value)) for name, value in params.items())
+        found = self.shapes.get(key)
+        if found is None:
+            found = self.shapes[key] = shape(self.asset.provider, params, self.asset.extras)
+        return found
+
+    def prompt_problems(self, prompt: str, params: Mapping[str, Any]) -> list[Problem]:
+        found = self.prompts.get(id(prompt))
+        if found is None:
+            _, problems = self.asset.provider.mapping.build(prompt, params, self.asset.extras)
+            found = self.prompts[id(prompt)] = [p for p in problems if p.param == "prompt"]
+        return found
 
 
 class _Memo:

@@ -19,11 +19,21 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def fingerprint(provider: str, model: str, request: Mapping[str, Any],
-                unsent: Mapping[str, Any]) -> str:
-    """A 128-bit hex digest, stable across runs, machines and YAML key order."""
+def identity_text(provider: str, model: str, request: Mapping[str, Any],
+                  unsent: Mapping[str, Any]) -> str:
+    """The canonical JSON that a fingerprint hashes."""
     body = {k: v for k, v in request.items() if k not in NOT_IDENTITY}
     identity = {"provider": provider, "model": model, "request": body}
     if unsent:
         identity["unsent"] = dict(unsent)
-    return hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:32]
+    return canonical_json(identity)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def fingerprint(provider: str, model: str, request: Mapping[str, Any],
+                unsent: Mapping[str, Any]) -> str:
+    """A 128-bit hex digest, stable across runs, machines and YAML key order."""
+    return digest(identity_text(provider, model, request, unsent))

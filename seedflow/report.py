@@ -32,15 +32,28 @@ def use_colour(stream_is_tty: bool) -> bool:
 def display_path(project: Project, path: str) -> str:
     """A lock/spec path (relative to the pipeline folder) relative to the current directory."""
     cwd = os.getcwd()
-    target = posixpath.normpath(f"{_absolute(project.pipeline.folder, cwd)}/{path}")
-    if target.startswith(cwd + "/"):  # the common case, without relpath's cost per path
-        return target[len(cwd) + 1:]
-    return os.path.relpath(target, cwd).replace(os.sep, "/")
+    stored, shown = _root_prefixes(project.pipeline.folder, project.pipeline.output_dir, cwd)
+    rest = path[len(stored):]
+    # every output below an output_dir that is itself below cwd: convert the root once
+    if path.startswith(stored) and ".." not in rest and ".." not in shown:
+        return shown + rest
+    return _from_cwd(project.pipeline.folder, path, cwd)
 
 
 @lru_cache(maxsize=16)
-def _absolute(folder: Path, cwd: str) -> str:
-    return os.path.normpath(os.path.join(cwd, folder)).replace(os.sep, "/")
+def _root_prefixes(folder: Path, output_dir: Path, cwd: str) -> tuple[str, str]:
+    """output_dir as stored (relative to the pipeline folder) and as shown (relative to cwd),
+    each with a trailing slash (or empty for the folder itself)."""
+    stored = os.path.relpath(output_dir, os.path.join(cwd, folder)).replace(os.sep, "/")
+    shown = os.path.relpath(output_dir, cwd).replace(os.sep, "/")
+    return ("" if stored == "." else stored + "/", "" if shown == "." else shown + "/")
+
+
+def _from_cwd(folder: Path, path: str, cwd: str) -> str:
+    target = posixpath.normpath(os.path.join(cwd, folder, path).replace(os.sep, "/"))
+    if target.startswith(cwd + "/"):
+        return target[len(cwd) + 1:]
+    return os.path.relpath(target, cwd).replace(os.sep, "/")
 
 
 def item_outputs(project: Project, item: PlanItem) -> list[str]:
@@ -162,7 +175,7 @@ def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:
         "action": item.action.value,
         "address": item.address,
         "asset": combo.asset if combo else entry.asset if entry else None,
-        "vars": dict(combo.vars) if combo else None,
+        "vars": combo.vars if combo else None,
         "provider": combo.provider if combo else entry.provider if entry else None,
         "request": combo.request if combo else entry.request if entry else None,
         "fingerprint": combo.fingerprint if combo else entry.fingerprint if entry else None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from seedflow.fingerprint import canonical_json, fingerprint
 
 from .conftest import Run, WritePipeline, combos_of, fingerprints
@@ -297,3 +299,34 @@ def test_defaults_asset_keys_and_matrix_values_are_layered(write_pipeline: Write
     assert requests == [
         {"prompt": "p 1", "image_size": "square_hd", "image_resolution": "2K", "seed": 1},
         {"prompt": "p 2", "image_size": "square_hd", "image_resolution": "4K", "seed": 1}]
+
+
+@pytest.mark.parametrize("provider", ["apikley", "modellix", "sim", "sim:modellix"])
+def test_shape_fingerprints_equal_the_direct_computation(write_pipeline: WritePipeline,
+                                                         provider: str) -> None:
+    """Fingerprints are computed per request shape (prompt spliced into cached canonical
+    text); they must equal hashing each finished request directly, byte for byte."""
+    from seedflow.fingerprint import fingerprint
+    from seedflow.providers import PROVIDERS
+
+    text = """
+        version: 1
+        provider: PROVIDER
+        vars: {tricky: 'quotes " backslash \\ unicode é 猫 </script>'}
+        assets:
+          a:
+            prompt: "{{ thing }} {{ tricky }}"
+            matrix:
+              thing: [mug, "lamp 💡", "tab\\there"]
+              aspect: ["1:1", "16:9"]
+              seed: [1, 2]
+            images: 2
+            output: "{{ thing | slug }}/{{ aspect | slug }}-{{ seed }}-{{ index }}.png"
+    """
+    path = write_pipeline(text.replace("PROVIDER", provider))
+    combos = combos_of(path)
+    assert len(combos) == 12
+    for combo in combos:
+        model = PROVIDERS[combo.provider].mapping.model
+        assert combo.fingerprint == fingerprint(combo.provider, model, combo.request,
+                                                combo.unsent), combo.address
