@@ -34,18 +34,21 @@ def display_path(project: Project, path: str) -> str:
     cwd = os.getcwd()
     stored, shown = _root_prefixes(project.pipeline.folder, project.pipeline.output_dir, cwd)
     rest = path[len(stored):]
-    # every output below an output_dir that is itself below cwd: convert the root once
-    if path.startswith(stored) and ".." not in rest and ".." not in shown:
-        return shown + rest
+    if shown is not None and path.startswith(stored) and ".." not in rest:
+        return shown + rest  # every output: the root converted once
     return _from_cwd(project.pipeline.folder, path, cwd)
 
 
 @lru_cache(maxsize=16)
-def _root_prefixes(folder: Path, output_dir: Path, cwd: str) -> tuple[str, str]:
+def _root_prefixes(folder: Path, output_dir: Path, cwd: str) -> tuple[str, str | None]:
     """output_dir as stored (relative to the pipeline folder) and as shown (relative to cwd),
-    each with a trailing slash (or empty for the folder itself)."""
+    each with a trailing slash (or empty for the folder itself). ``shown + rest`` is exactly
+    what relpath gives unless output_dir is an ancestor of cwd (``..`` only), where a path could
+    lead back below cwd: then None, and each path takes the slow way."""
     stored = os.path.relpath(output_dir, os.path.join(cwd, folder)).replace(os.sep, "/")
     shown = os.path.relpath(output_dir, cwd).replace(os.sep, "/")
+    if shown != "." and all(part == ".." for part in shown.split("/")):
+        return ("" if stored == "." else stored + "/", None)
     return ("" if stored == "." else stored + "/", "" if shown == "." else shown + "/")
 
 
