@@ -390,7 +390,11 @@ class Executor:
         note = "" if len(urls) >= len(combo.outputs) else \
             f" (the provider returned {len(urls)} of {len(combo.outputs)} images)"
         self.outcome.done.append(combo.address)
-        self.emit("done", combo.address, ", ".join(i.path for i in images) + note)
+        self.emit("done", combo.address, ", ".join(self._shown(i.path) for i in images) + note)
+
+    def _shown(self, path: str) -> str:
+        """A stored path (relative to the pipeline folder) as the user sees it, from cwd."""
+        return os.path.relpath(self.folder / path).replace(os.sep, "/")
 
     def _intact(self, path: str, image: LockedImage) -> bool:
         return self._check(path, image)
@@ -440,7 +444,8 @@ class Executor:
                 dest = self._target(combo.address, move.target)
                 self._sweep(dest.parent)
                 await asyncio.to_thread(self._copy, move.source, dest)
-                self.emit("relinked", combo.address, f"{move.source} → {move.target}")
+                self.emit("relinked", combo.address,
+                          f"{self._shown(move.source)} → {self._shown(move.target)}")
             else:
                 await self._restore(combo, entry, move)
             images[move.index] = LockedImage(move.target, move.image.sha256, move.image.size,
@@ -468,7 +473,7 @@ class Executor:
             self._fail(combo.address, f"the image re-downloaded for {move.target} differs from "
                        "the recorded one (sha256); left it in place, lock unchanged")
             raise _Stop
-        self.emit("restored", combo.address, move.target)
+        self.emit("restored", combo.address, self._shown(move.target))
 
     def _copy(self, source: str, dest: Path) -> None:
         """Copy atomically (runs in a worker thread: no reporting from here)."""
