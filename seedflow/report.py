@@ -153,10 +153,15 @@ def _md(text: str) -> str:
 
 
 def plan_json(project: Project, plan: Plan) -> dict[str, Any]:
+    """The plan as JSON data (what ``--format json`` writes)."""
+    return {"items": [_item_json(project, item) for item in plan.items],
+            **_plan_facts(project, plan)}
+
+
+def _plan_facts(project: Project, plan: Plan) -> dict[str, Any]:
     return {
         "pipeline": str(project.pipeline.path),
         "lock": str(project.lock.path),
-        "items": [_item_json(project, item) for item in plan.items],
         "summary": plan.summary,
         "cost": _cost_json(cost_estimate(project, plan)),
         "notes": unsent_notes(plan),
@@ -196,11 +201,12 @@ def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:
 
 
 def write_json(project: Project, plan: Plan, stream: Any) -> None:
-    """One item per line: readable, diffable, and written by the C encoder (indent= is not)."""
-    data = plan_json(project, plan)
-    items = data.pop("items")
+    """:func:`plan_json`, streamed one item per line (readable, diffable, and at 100,000 items
+    never held in memory as a whole)."""
     encode = json.JSONEncoder(ensure_ascii=False).encode
-    stream.write('{"items": [\n')
-    stream.write(",\n".join(map(encode, items)))
-    stream.write("\n],\n" + json.dumps(data, ensure_ascii=False, indent=1)[2:] + "\n")
+    stream.write('{"items": [')
+    for number, item in enumerate(plan.items):
+        stream.write((",\n" if number else "\n") + encode(_item_json(project, item)))
+    facts = json.dumps(_plan_facts(project, plan), ensure_ascii=False, indent=1)
+    stream.write("\n],\n" + facts[2:] + "\n")
 
