@@ -45,8 +45,11 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
     base: dict[str, LockEntry] = {}
     if share:
         combinations = [c for c in combinations if in_shard(c.fingerprint, share)]
-        base = read_lock(main_lock).entries
-    with LockWriter(fragment_path(main_lock, share) if share else main_lock) as writer:
+    wanted = {c.fingerprint for c in combinations}  # other entries are kept unparsed
+    if share:
+        base = read_lock(main_lock, only=wanted).entries
+    with LockWriter(fragment_path(main_lock, share) if share else main_lock,
+                    only=wanted) as writer:
         entries = {**base, **writer.lock.entries}
         plan = make_plan(combinations, entries, hash_check(pipeline.folder, pipeline.output_dir))
         items = select(plan, targets)
