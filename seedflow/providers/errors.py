@@ -68,7 +68,7 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any, ClassVar
@@ -76,6 +76,7 @@ from typing import Any, ClassVar
 import httpx
 
 from seedflow.errors import SeedflowError
+from seedflow.providers.base import TaskState
 
 __all__ = [
     "Ambiguous", "AuthFailed", "Boundary", "GenerationFailed", "OutOfCredits", "ProviderError",
@@ -270,6 +271,28 @@ class Boundary:
                 raise self.unreadable(response, action, "no body code", creating=creating)
             code = response.status_code
         raise self._error(response, action, code, _provider_message(payload), creating=creating)
+
+    async def create(self, send: Callable[[], Awaitable[httpx.Response]], id_key: str) -> str:
+        """Send a create and return ``data[id_key]``, the new task's id."""
+        action = "creating a task"
+        with self.sending(action, creating=True):
+            response = await send()
+        task_id = self.data(response, action, creating=True).get(id_key)
+        if not isinstance(task_id, str) or not task_id:
+            raise self.unreadable(response, action, f"no data.{id_key}", creating=True)
+        return task_id
+
+    async def read(self, task_id: str, send: Callable[[], Awaitable[httpx.Response]],
+                   convert: Callable[[Mapping[str, Any]], TaskState]) -> TaskState:
+        """Send a status read and convert its ``data`` (a ValueError: an unreadable answer)."""
+        action = f"reading task {task_id}"
+        with self.sending(action, creating=False):
+            response = await send()
+        data = self.data(response, action, creating=False)
+        try:
+            return convert(data)
+        except ValueError as exc:
+            raise self.unreadable(response, action, str(exc), creating=False) from exc
 
     def unreadable(self, response: httpx.Response, action: str, detail: str, *,
                    creating: bool) -> ProviderError:

@@ -62,27 +62,18 @@ class ApikleyClient:
     async def submit(self, request: dict[str, Any]) -> str:
         """Create a task from a native ``createTask`` body (plus ``callBackUrl`` when set)."""
         body = {**request, "callBackUrl": self._callback_url} if self._callback_url else request
-        action = "creating a task"
-        with self._boundary.sending(action, creating=True):
-            response = await self._http.post(self._base_url + CREATE_PATH, json=body,
-                                             headers=self._headers)
-        task_id = self._boundary.data(response, action, creating=True).get("taskId")
-        if not isinstance(task_id, str) or not task_id:
-            raise self._boundary.unreadable(response, action, "no data.taskId", creating=True)
+        task_id = await self._boundary.create(
+            lambda: self._http.post(self._base_url + CREATE_PATH, json=body,
+                                    headers=self._headers), "taskId")
         log.debug("%s: created task %s", self.name, task_id)
         return task_id
 
     async def fetch(self, task_id: str) -> TaskState:
         """Read a task's record and convert it (see :func:`task_state`)."""
-        action = f"reading task {task_id}"
-        with self._boundary.sending(action, creating=False):
-            response = await self._http.get(self._base_url + RECORD_PATH,
-                                            params={"taskId": task_id}, headers=self._headers)
-        record = self._boundary.data(response, action, creating=False)
-        try:
-            state = task_state(record)
-        except ValueError as exc:
-            raise self._boundary.unreadable(response, action, str(exc), creating=False) from exc
+        state = await self._boundary.read(
+            task_id, lambda: self._http.get(self._base_url + RECORD_PATH,
+                                            params={"taskId": task_id}, headers=self._headers),
+            task_state)
         log.debug("%s: task %s is %s", self.name, task_id, state.status.value)
         return state
 

@@ -57,27 +57,18 @@ class ModellixClient:
 
     async def submit(self, request: dict[str, Any]) -> str:
         """Create a task from a native Seedream 4.0 body; return ``data.task_id``."""
-        action = "creating a task"
-        with self._boundary.sending(action, creating=True):
-            response = await self._http.post(self._base_url + CREATE_PATH, json=request,
-                                             headers=self._headers)
-        task_id = self._boundary.data(response, action, creating=True).get("task_id")
-        if not isinstance(task_id, str) or not task_id:
-            raise self._boundary.unreadable(response, action, "no data.task_id", creating=True)
+        task_id = await self._boundary.create(
+            lambda: self._http.post(self._base_url + CREATE_PATH, json=request,
+                                    headers=self._headers), "task_id")
         log.debug("%s: created task %s", self.name, task_id)
         return task_id
 
     async def fetch(self, task_id: str) -> TaskState:
         """Read a task's result and convert it (see :func:`task_state`)."""
-        action = f"reading task {task_id}"
-        with self._boundary.sending(action, creating=False):
-            response = await self._http.get(self._base_url + TASK_PATH + quote(task_id, safe=""),
-                                            headers=self._headers)
-        data = self._boundary.data(response, action, creating=False)
-        try:
-            state = task_state(data)
-        except ValueError as exc:
-            raise self._boundary.unreadable(response, action, str(exc), creating=False) from exc
+        state = await self._boundary.read(
+            task_id, lambda: self._http.get(self._base_url + TASK_PATH + quote(task_id, safe=""),
+                                            headers=self._headers),
+            task_state)
         log.debug("%s: task %s is %s", self.name, task_id, state.status.value)
         return state
 
