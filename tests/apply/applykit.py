@@ -14,9 +14,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from clirun import Result as Result  # re-exported for the apply tests
+from clirun import Run as Run
 
 from seedflow.lock.model import LockEntry
 from seedflow.lock.store import read_lock
@@ -32,15 +34,6 @@ CLEARED = ("SEEDFLOW_FAILPOINT", "SEEDFLOW_CONCURRENCY", "SEEDFLOW_APIKLEY_RATE"
 SUBPROCESS_TIMEOUT = 60.0
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
 
 
 class Project:
@@ -128,7 +121,6 @@ def tasks_by_address(sim: Simulator, project: Project) -> Counter[str]:
     return counts
 
 
-Run = Callable[..., Result]
 
 
 def subprocess_env(extra: dict[str, str]) -> dict[str, str]:

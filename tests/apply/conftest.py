@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from applykit import CANARY, CLEARED, Project, Result, Run
+from applykit import CANARY, CLEARED, Project, Run
+from clirun import in_process
 
-from seedflow.cli import main
 from seedflow.sim import SimConfig, Simulator
 
 
@@ -85,12 +85,6 @@ def env(monkeypatch: pytest.MonkeyPatch, project: Project, tmp_path: Path
 def seedflow(capsys: pytest.CaptureFixture[str]) -> Run:
     """Run ``seedflow ARGS...`` in this process; returns the exit code and what it printed."""
 
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
+    return in_process(capsys)
 
 

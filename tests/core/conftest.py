@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from clirun import Result, Run, in_process
 
-from seedflow.cli import main
 from seedflow.combos import Combination, resolve
 from seedflow.lock.model import LockedImage, LockEntry
 from seedflow.lock.store import lock_text
@@ -23,19 +22,9 @@ CANARY_NAME = "SEEDFLOW_TEST_CANARY"
 CANARY_VALUE = "canary-4f1d9c7e-never-print-me"
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def output(self) -> str:
-        return self.out + self.err
 
 
 WritePipeline = Callable[..., Path]
-Run = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
@@ -69,13 +58,7 @@ def write_pipeline(tmp_path: Path) -> WritePipeline:
 def run(capsys: pytest.CaptureFixture[str]) -> Run:
     """``seedflow ARGS...`` in-process; returns the exit code and what it printed."""
 
-    def invoke(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return invoke
+    return in_process(capsys)
 
 
 def combos_of(path: Path) -> list[Combination]:
@@ -112,5 +95,5 @@ def write_lock(path: Path, entries: Iterable[LockEntry]) -> None:
 
 
 def assert_no_traceback(result: Result) -> None:
-    assert "Traceback" not in result.output
-    assert 'File "' not in result.output
+    assert "Traceback" not in result.text
+    assert 'File "' not in result.text

@@ -75,7 +75,7 @@ USAGE_ERRORS = {
 def test_usage_errors_exit_2(run: Run, args: tuple[str, ...], message: str) -> None:
     result = run(*args)
     assert result.code == 2
-    assert message in result.output
+    assert message in result.text
     assert_no_traceback(result)
 
 
@@ -103,7 +103,7 @@ def test_a_bug_exits_3_with_the_crash_log_path_and_no_traceback(
     assert result.err == (f"error: seedflow hit an unexpected error (a bug). The traceback is in "
                           f"{log}. Please include it when you report the problem.\n")
     assert_no_traceback(result)
-    assert "boom-4711" not in result.output
+    assert "boom-4711" not in result.text
     text = log.read_text()
     assert f"seedflow {__version__}" in text
     assert "Traceback (most recent call last):" in text

@@ -189,7 +189,7 @@ def test_plan_on_a_corrupt_lock_is_an_error_never_everything_new(
         assert result.code == 1
         assert result.out == ""
         assert result.err == "error: " + message.replace("x.lock", "p.lock") + "\n"
-        assert "create" not in result.output
+        assert "create" not in result.text
         assert_no_traceback(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 

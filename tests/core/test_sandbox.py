@@ -116,10 +116,10 @@ def test_attack_is_refused_at_the_prompt_line(write_pipeline: WritePipeline, run
     assert result.out == ""
     assert result.err == f"p.yaml:7:13: prompt: {message}\n1 of 1 pipeline files are invalid.\n"
     assert_no_traceback(result)
-    assert_nothing_leaks(result.output, secrets)
+    assert_nothing_leaks(result.text, secrets)
     plan = run("plan", path, "--format", "json")
     assert plan.code == 1 and plan.out == ""
-    assert_nothing_leaks(plan.output, secrets)
+    assert_nothing_leaks(plan.text, secrets)
 
 
 @pytest.mark.parametrize("template", ["{{ ''.__class__ }}.png", "{% include 'secret.txt' %}",
@@ -131,7 +131,7 @@ def test_attack_in_the_output_template(write_pipeline: WritePipeline, run: Run,
     assert result.code == 1
     assert result.err.startswith("p.yaml:7:13: output: ")
     assert_no_traceback(result)
-    assert_nothing_leaks(result.output, secrets)
+    assert_nothing_leaks(result.text, secrets)
 
 
 def test_error_in_a_block_scalar_points_at_the_template(write_pipeline: WritePipeline,

@@ -7,13 +7,10 @@ other test folders.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from seedflow.cli import main
+from clirun import Run, in_process
 
 # Settings a developer's shell may carry that would change what these tests observe.
 SCRUBBED = ("APIKLEY_API_KEY", "MODELLIX_API_KEY", "SEEDFLOW_APIKLEY_BASE_URL",
@@ -23,18 +20,6 @@ SCRUBBED = ("APIKLEY_API_KEY", "MODELLIX_API_KEY", "SEEDFLOW_APIKLEY_BASE_URL",
             "SEEDFLOW_FAILPOINT")
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +39,4 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def cli(capsys: pytest.CaptureFixture[str]) -> Run:
     """``cli(*args)`` runs ``seedflow ARGS`` in this process: exit code and what it printed."""
 
-    def run(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
+    return in_process(capsys)
