@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from seedflow.lock.model import LockedImage
-from seedflow.plan import OutputCheck
+from seedflow.plan.diff import OutputCheck
 
 CHUNK = 1 << 20
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from seedflow.combos import Combination, resolve
 from seedflow.lock.store import Lock, read_lock
 from seedflow.outputs import hash_check, presence_check
-from seedflow.plan import Plan, make_plan
-from seedflow.spec.load import load_pipeline
-from seedflow.spec.model import Pipeline
+from seedflow.pipeline.load import load_pipeline
+from seedflow.pipeline.model import Pipeline
+from seedflow.plan.combos import Combination, resolve
+from seedflow.plan.diff import Plan, make_plan
 
 
 @dataclass(frozen=True)

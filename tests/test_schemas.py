@@ -15,7 +15,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from seedflow.cli import main
 from seedflow.errors import SeedflowError
-from seedflow.schemas import derive, dump, request_schema, response_schema, schema_dir
+from seedflow.providers.schemas import derive, dump, request_schema, response_schema, schema_dir
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"
 PROVIDERS = ("apikley", "modellix")

@@ -31,13 +31,14 @@ from pathlib import Path
 import httpx
 
 from seedflow import failpoints
+from seedflow.apply.download import Downloaded, DownloadError, download
+from seedflow.apply.pacing import PollSchedule, RateLimiter, backoff_delay
+from seedflow.apply.recorder import Recorder
 from seedflow.atomic import fsync_dir, temp_beside
-from seedflow.combos import Combination
-from seedflow.download import Downloaded, DownloadError, download
 from seedflow.lock.model import LockedImage, LockEntry
 from seedflow.outputs import hash_check
-from seedflow.pacing import PollSchedule, RateLimiter, backoff_delay
-from seedflow.plan import Action, Move, Plan, PlanItem
+from seedflow.plan.combos import Combination
+from seedflow.plan.diff import Action, Move, Plan, PlanItem
 from seedflow.providers.base import ProviderClient, TaskState, TaskStatus
 from seedflow.providers.errors import (
     Ambiguous,
@@ -48,7 +49,6 @@ from seedflow.providers.errors import (
     StopAll,
     TaskNotFound,
 )
-from seedflow.recorder import Recorder
 
 Emit = Callable[[str, str, str], None]  # (event, address, detail)
 

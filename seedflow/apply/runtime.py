@@ -23,15 +23,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from seedflow.apply.executor import Settings
+from seedflow.apply.pacing import parse_rate
+from seedflow.apply.transport import ShardedTransport
 from seedflow.errors import SeedflowError
-from seedflow.executor import Settings
-from seedflow.pacing import parse_rate
 from seedflow.providers import PROVIDERS, ProviderSpec
 from seedflow.providers.apikley.client import ApikleyClient
 from seedflow.providers.base import ProviderClient, ProviderLimits, TaskState
 from seedflow.providers.callback import CallbackReceiver
 from seedflow.providers.modellix.client import ModellixClient
-from seedflow.transport import ShardedTransport
 
 SIM_KEY = "simulator-needs-no-key"
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)

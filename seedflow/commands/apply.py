@@ -10,21 +10,21 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from seedflow.combos import resolve
-from seedflow.cost import check_budget, estimate
+from seedflow.apply.executor import Executor, Outcome, Settings, matching, select
+from seedflow.apply.progress import LiveProgress, PlainLog
+from seedflow.apply.recorder import Recorder
+from seedflow.apply.runtime import check_keys, download_client, open_clients, settings_from_env
 from seedflow.errors import SeedflowError
-from seedflow.executor import Executor, Outcome, Settings, matching, select
 from seedflow.lock.model import LockEntry
 from seedflow.lock.store import LockWriter, read_lock
 from seedflow.outputs import hash_check
-from seedflow.plan import Action, PlanItem, make_plan
-from seedflow.progress import LiveProgress, PlainLog
+from seedflow.pipeline.load import load_pipeline
+from seedflow.plan.combos import resolve
+from seedflow.plan.cost import check_budget, estimate
+from seedflow.plan.diff import Action, PlanItem, make_plan
+from seedflow.plan.render import summary_line
+from seedflow.plan.shard import fragment_path, in_shard, parse_shard
 from seedflow.providers import PROVIDERS
-from seedflow.recorder import Recorder
-from seedflow.report import summary_line
-from seedflow.runtime import check_keys, download_client, open_clients, settings_from_env
-from seedflow.shard import fragment_path, in_shard, parse_shard
-from seedflow.spec.load import load_pipeline
 
 LISTED = 20
 

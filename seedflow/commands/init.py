@@ -59,7 +59,7 @@ assets:
 
 SCHEMA_NOTE = """\
 # Editor completion: {expected} is not in this project yet; to add it, run in {root}:
-#   mkdir -p schemas && python -c "import shutil, seedflow.schemas as s; \
+#   mkdir -p schemas && python -c "import shutil, seedflow.providers.schemas as s; \
 shutil.copy(s.schema_dir() / 'pipeline.schema.json', 'schemas')"
 """
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from seedflow.plan.render import render_markdown, render_text, use_colour, write_json
 from seedflow.project import load_project
-from seedflow.report import render_markdown, render_text, use_colour, write_json
 
 EXIT_NO_CHANGES = 0
 EXIT_CHANGES = 2

@@ -25,14 +25,14 @@ from pathlib import Path
 
 import click
 
-from seedflow.combos import Combination, resolve
 from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage, LockEntry, sort_key
 from seedflow.lock.store import LockWriter, read_lock
 from seedflow.outputs import file_sha256
-from seedflow.plan import Action, make_plan
-from seedflow.spec.load import load_pipeline
-from seedflow.spec.model import Pipeline
+from seedflow.pipeline.load import load_pipeline
+from seedflow.pipeline.model import Pipeline
+from seedflow.plan.combos import Combination, resolve
+from seedflow.plan.diff import Action, make_plan
 
 UNFINISHED = frozenset({"uncertain", "submitted"})
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from seedflow import schemas as derivation
 from seedflow.errors import SeedflowError
 from seedflow.lock.schema import lock_schema
-from seedflow.spec.schema import pipeline_schema
+from seedflow.pipeline.schema import pipeline_schema
+from seedflow.providers import schemas as derivation
 
 
 def schemas(*, check: bool, schema_dir: Path | None) -> int:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from seedflow.combos import resolve
 from seedflow.errors import SeedflowError
-from seedflow.spec.load import load_pipeline
+from seedflow.pipeline.load import load_pipeline
+from seedflow.plan.combos import resolve
 
 
 def validate(paths: list[Path], *, max_combinations: int | None = None) -> int:

@@ -13,8 +13,8 @@ import click
 
 from seedflow.lock.model import LockedImage, LockEntry, sort_key
 from seedflow.outputs import file_sha256
+from seedflow.plan.render import display_path
 from seedflow.project import Project, load_project
-from seedflow.report import display_path
 
 PREFIX = 12  # hex digits of a sha256 shown in messages
 

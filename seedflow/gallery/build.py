@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from seedflow.combos import Combination
 from seedflow.errors import SeedflowError
-from seedflow.plan import Action, Move, Plan, PlanItem
-from seedflow.spec.model import Asset, Pipeline
+from seedflow.pipeline.model import Asset, Pipeline
+from seedflow.plan.combos import Combination
+from seedflow.plan.diff import Action, Move, Plan, PlanItem
 
 MISSING_VALUE = "—"
 """The label of an axis a combination does not set (an ``include`` that adds a new key)."""

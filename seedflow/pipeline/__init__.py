@@ -1,1 +1,1 @@
-"""Pipeline files: YAML with positions → validated, immutable spec records."""
+"""The pipeline file: YAML with positions, its schema, the immutable model, templates, matrix."""

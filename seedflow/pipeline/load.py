@@ -17,13 +17,13 @@ from typing import Any
 import jsonschema
 
 from seedflow.errors import Location, SpecError, SpecErrors
-from seedflow.matrix import Matrix
+from seedflow.pipeline.matrix import Matrix
+from seedflow.pipeline.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline, PriceTable
+from seedflow.pipeline.schema import AXIS_PATTERN, NAME_PATTERN, RESERVED_AXES, pipeline_schema
+from seedflow.pipeline.templates import Template, TemplateProblem
+from seedflow.pipeline.yamlpos import PathKey, Positions, load_yaml
 from seedflow.providers import PROTOCOLS, PROVIDERS
 from seedflow.providers.native import NEUTRAL, overlay, sexagesimal
-from seedflow.spec.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline, PriceTable
-from seedflow.spec.schema import AXIS_PATTERN, NAME_PATTERN, RESERVED_AXES, pipeline_schema
-from seedflow.spec.yamlpos import PathKey, Positions, load_yaml
-from seedflow.templates import Template, TemplateProblem
 
 MAX_FILE_BYTES = 5 * 2**20
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedflow.matrix import Matrix
+from seedflow.pipeline.matrix import Matrix
+from seedflow.pipeline.templates import Template
+from seedflow.pipeline.yamlpos import PathKey, Positions
 from seedflow.providers import ProviderSpec
-from seedflow.spec.yamlpos import PathKey, Positions
-from seedflow.templates import Template
 
 DEFAULT_MAX_COMBINATIONS = 10_000
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedflow.errors import SpecError, SpecErrors
-from seedflow.matrix import count, expand
+from seedflow.pipeline.matrix import count, expand
+from seedflow.pipeline.model import Asset, Pipeline
+from seedflow.pipeline.templates import Template, TemplateProblem, render_limits
+from seedflow.pipeline.yamlpos import PathKey
+from seedflow.plan.shapes import Shape, shape
 from seedflow.providers.native import Problem, overlay
-from seedflow.shapes import Shape, shape
-from seedflow.spec.model import Asset, Pipeline
-from seedflow.spec.yamlpos import PathKey
-from seedflow.templates import Template, TemplateProblem, render_limits
 
 MAX_ERRORS = 50
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from seedflow.errors import SeedflowError
-from seedflow.plan import Action, PlanItem
-from seedflow.spec.model import PriceTable
+from seedflow.pipeline.model import PriceTable
+from seedflow.plan.diff import Action, PlanItem
 
 DEFAULT_PRICES: Mapping[str, float] = {"apikley": 5.0, "sim": 0.0, "sim:modellix": 0.0}
 

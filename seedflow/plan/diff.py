@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from seedflow.combos import Combination
 from seedflow.lock.model import LockedImage, LockEntry
+from seedflow.plan.combos import Combination
 
 
 class Action(StrEnum):

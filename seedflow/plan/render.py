@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from seedflow.cost import Estimate, estimate
-from seedflow.plan import Action, Plan, PlanItem
+from seedflow.plan.cost import Estimate, estimate
+from seedflow.plan.diff import Action, Plan, PlanItem
 from seedflow.project import Project
 
 SYMBOLS = {Action.CREATE: "+", Action.RESUME: "~", Action.RESTORE: "↻",

@@ -5,7 +5,7 @@ few distinct values (100,000 combinations of one benchmark share 20 shapes). A :
 the native body built with a slot where the prompt goes: its problems, and its canonical
 identity text split around the slot, are computed once; per combination only the prompt is
 checked (once per distinct prompt) and spliced in. The fingerprint is byte for byte the one
-:func:`seedflow.fingerprint.fingerprint` computes for the finished body (a test holds them
+:func:`seedflow.plan.fingerprint.fingerprint` computes for the finished body (a test holds them
 equal). This relies on a request schema judging the prompt independently of the other fields,
 which holds for the derived schemas (per-property constraints only).
 """
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from seedflow.fingerprint import digest, identity_text
+from seedflow.plan.fingerprint import digest, identity_text
 from seedflow.providers import ProviderSpec
 from seedflow.providers.native import Problem
 

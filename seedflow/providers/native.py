@@ -151,6 +151,6 @@ class SchemaCheck:
 @cache
 def schema_check(protocol: str, sources: tuple[tuple[str, str], ...],
                  extra_prefix: str) -> SchemaCheck:
-    from seedflow.schemas import request_schema
+    from seedflow.providers.schemas import request_schema
 
     return SchemaCheck(protocol, request_schema(protocol), dict(sources), extra_prefix)

@@ -61,10 +61,11 @@ class _Context:
 
 def schema_dir() -> Path:
     """The ``schemas/`` folder: the source checkout's, else the copy installed in the package."""
-    checkout = Path(__file__).parent.parent / "schemas"
+    package = Path(__file__).parent.parent
+    checkout = package.parent / "schemas"
     if (checkout / "openapi").is_dir():
         return checkout
-    return Path(__file__).parent / "_schemas"
+    return package / "_schemas"
 
 
 @functools.cache

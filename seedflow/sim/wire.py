@@ -160,7 +160,7 @@ def schema_problem(provider: str, body: dict[str, Any]) -> str | None:
 
 @cache
 def _validator(provider: str) -> Callable[[Any], Any]:
-    from seedflow.schemas import request_schema
+    from seedflow.providers.schemas import request_schema
 
     schema = {k: v for k, v in request_schema(provider).items() if k not in ("$schema", "$id")}
     validate: Callable[[Any], Any] = fastjsonschema.compile(schema, use_default=False)

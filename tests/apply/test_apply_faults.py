@@ -10,7 +10,7 @@ import httpx
 import pytest
 from applykit import Project, Result, Run, assert_accounted, events, reported, tasks_by_address
 
-from seedflow import runtime
+from seedflow.apply import runtime
 from seedflow.sim import Fault, Simulator
 
 TRANSIENT = [Fault.HTTP_429, Fault.HTTP_500, Fault.HTTP_503]
@@ -247,7 +247,7 @@ def test_retry_after_without_a_published_rate_holds_back_every_create() -> None:
     """Modellix publishes no rate: one 429's Retry-After must pause all creates, not just one."""
     import asyncio
 
-    from seedflow.pacing import RateLimiter
+    from seedflow.apply.pacing import RateLimiter
 
     async def scenario() -> list[float]:
         limiter = RateLimiter(None)

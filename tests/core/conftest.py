@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from clirun import Result, Run, in_process
 
-from seedflow.combos import Combination, resolve
 from seedflow.lock.model import LockedImage, LockEntry
 from seedflow.lock.store import lock_text
-from seedflow.spec.load import load_pipeline
+from seedflow.pipeline.load import load_pipeline
+from seedflow.plan.combos import Combination, resolve
 
 CANARY_NAME = "SEEDFLOW_TEST_CANARY"
 CANARY_VALUE = "canary-4f1d9c7e-never-print-me"

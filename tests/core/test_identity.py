@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from seedflow.fingerprint import canonical_json, fingerprint
+from seedflow.plan.fingerprint import canonical_json, fingerprint
 
 from .conftest import Run, WritePipeline, combos_of, fingerprints
 
@@ -306,7 +306,7 @@ def test_shape_fingerprints_equal_the_direct_computation(write_pipeline: WritePi
                                                          provider: str) -> None:
     """Fingerprints are computed per request shape (prompt spliced into cached canonical
     text); they must equal hashing each finished request directly, byte for byte."""
-    from seedflow.fingerprint import fingerprint
+    from seedflow.plan.fingerprint import fingerprint
     from seedflow.providers import PROVIDERS
 
     text = """

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seedflow.matrix import Matrix, count, expand, matches
+from seedflow.pipeline.matrix import Matrix, count, expand, matches
 
 from .conftest import Run, WritePipeline, assert_no_traceback
 

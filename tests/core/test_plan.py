@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from seedflow.combos import Combination
 from seedflow.lock.model import LockEntry
-from seedflow.plan import Action, make_plan
+from seedflow.plan.combos import Combination
+from seedflow.plan.diff import Action, make_plan
 
 from .conftest import (
     Run,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seedflow.templates import Template, TemplateProblem
+from seedflow.pipeline.templates import Template, TemplateProblem
 
 from .conftest import CANARY_NAME, CANARY_VALUE, Run, WritePipeline, assert_no_traceback
 

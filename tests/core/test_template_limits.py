@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from seedflow import templates
+from seedflow.pipeline import templates
 
 from .conftest import Run, WritePipeline, assert_no_traceback
 

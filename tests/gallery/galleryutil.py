@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from seedflow.combos import Combination
 from seedflow.lock.model import LockedImage, LockEntry
 from seedflow.lock.store import Lock
 from seedflow.outputs import presence_check
-from seedflow.plan import Plan, make_plan
+from seedflow.plan.combos import Combination
+from seedflow.plan.diff import Plan, make_plan
 from seedflow.project import Project, load_project
 
 WritePipeline = Callable[[str], Path]

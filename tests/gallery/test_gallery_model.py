@@ -22,7 +22,7 @@ from seedflow.gallery.build import (
     prompt_of,
 )
 from seedflow.gallery.html import render
-from seedflow.plan import Action
+from seedflow.plan.diff import Action
 
 PRODUCTS = """
 assets:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from seedflow.download import Downloaded, DownloadError, download
+from seedflow.apply.download import Downloaded, DownloadError, download
 from seedflow.providers.apikley.client import ApikleyClient
 from seedflow.providers.base import ProviderClient, TaskState, TaskStatus
 from seedflow.sim import Fault, Simulator

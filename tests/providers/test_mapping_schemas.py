@@ -13,7 +13,7 @@ import pytest
 from seedflow.providers.apikley.request import IMAGE_SIZES, MAX_IMAGES, ApikleyMapping
 from seedflow.providers.modellix.request import ModellixMapping, size_for, size_problems
 from seedflow.providers.native import ASPECTS, RESOLUTIONS, parse_size
-from seedflow.schemas import request_schema
+from seedflow.providers.schemas import request_schema
 
 PROMPT = "A matte ceramic mug on linen"
 

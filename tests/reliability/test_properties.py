@@ -32,10 +32,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seedflow.combos import resolve
-from seedflow.fingerprint import canonical_json
-from seedflow.matrix import Matrix, count, expand, matches
-from seedflow.spec.load import load_pipeline
+from seedflow.pipeline.load import load_pipeline
+from seedflow.pipeline.matrix import Matrix, count, expand, matches
+from seedflow.plan.combos import resolve
+from seedflow.plan.fingerprint import canonical_json
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow])
@@ -304,8 +304,8 @@ def test_fingerprints_do_not_depend_on_the_process_hash_seed(tmp_path: Path) -> 
             output: "o/{{ thing }}.png"
         """)
     (tmp_path / "p.yaml").write_text(spec, encoding="utf-8")
-    program = ("import sys; from pathlib import Path; from seedflow.combos import resolve; "
-               "from seedflow.spec.load import load_pipeline; "
+    program = ("import sys; from pathlib import Path; from seedflow.plan.combos import resolve; "
+               "from seedflow.pipeline.load import load_pipeline; "
                "print([c.fingerprint for c in resolve(load_pipeline(Path(sys.argv[1])))])")
     outputs = set()
     for seed in ("1", "2", "3"):

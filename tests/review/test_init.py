@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from seedflow.cli import main
-from seedflow.combos import resolve
 from seedflow.commands.init import init
 from seedflow.commands.validate import validate
 from seedflow.errors import SeedflowError
-from seedflow.spec.load import load_pipeline
+from seedflow.pipeline.load import load_pipeline
+from seedflow.plan.combos import resolve
 
 DEFAULT = Path("pipelines/images.yaml")
 
