@@ -56,14 +56,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from seedflow.lock.model import LockEntry
+from seedflow.lock.model import LockEntry, State
 
 Entries = Mapping[str, LockEntry]
-
-# rule 4a: stages of one task (an "uncertain" entry has no task id; listed for completeness)
-_IN_TASK = {"uncertain": -1, "submitted": 0, "failed": 1, "succeeded": 2}
-# rule 4c: unfinished entries of different tasks at equal attempts
-_ACROSS = {"failed": 0, "uncertain": 1, "submitted": 2, "succeeded": 3}
 
 
 @dataclass(frozen=True)
@@ -165,22 +160,22 @@ def _latest(entry: LockEntry) -> str:
 
 def _in_task(c: _Candidate) -> tuple[Any, ...]:
     e = c.entry
-    return (_IN_TASK[e.state], len(e.images), e.completed_at or "", e.submitted_at or "",
+    return (e.state.stage_in_task, len(e.images), e.completed_at or "", e.submitted_at or "",
             c.fresh, c.text)
 
 
 def _across(c: _Candidate) -> tuple[Any, ...]:
     e = c.entry
-    if e.state == "succeeded":
+    if e.state == State.SUCCEEDED:
         return (1, e.completed_at or "", len(e.images), _latest(e), c.fresh, c.text)
-    return (0, e.attempts, _ACROSS[e.state], _latest(e), c.fresh, c.text)
+    return (0, e.attempts, e.state.rank_across_tasks, _latest(e), c.fresh, c.text)
 
 
 def _conflict(kept: LockEntry, survivors: list[LockEntry]) -> str | None:
-    if kept.state != "succeeded":
+    if kept.state != State.SUCCEEDED:
         return None
     others = sorted({e.task_id or "" for e in survivors
-                     if e.state == "succeeded" and e.task_id != kept.task_id})
+                     if e.state == State.SUCCEEDED and e.task_id != kept.task_id})
     if not others:
         return None
     return (f"{kept.address}: generated twice, by different tasks ({', '.join(others)} and "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedflow.lock.model import FORMAT_VERSION, HEADER_KEY, STATES
+from seedflow.lock.model import FINGERPRINT_HEX_LENGTH, FORMAT_VERSION, HEADER_KEY, State
 
 _TEXT = {"type": "string", "minLength": 1}
 _TIME = {"type": ["string", "null"], "description": "UTC, ISO 8601 (YYYY-MM-DDTHH:MM:SSZ)"}
@@ -28,9 +28,9 @@ def lock_schema() -> dict[str, Any]:
         "type": "object", "additionalProperties": False,
         "required": ["fingerprint", "address", "asset", "provider", "state", "request", "images"],
         "properties": {
-            "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "fingerprint": {"type": "string", "pattern": f"^[0-9a-f]{{{FINGERPRINT_HEX_LENGTH}}}$"},
             "address": _TEXT, "asset": _TEXT, "provider": _TEXT,
-            "state": {"enum": list(STATES)},
+            "state": {"enum": [state.value for state in State]},
             "task_id": {"type": ["string", "null"]},
             "submitted_at": _TIME, "completed_at": _TIME,
             "attempts": {"type": "integer", "minimum": 1,

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from seedflow.lock.model import FINGERPRINT_HEX_LENGTH
+
 NOT_IDENTITY = ("callBackUrl",)
 
 
@@ -30,7 +32,8 @@ def identity_text(provider: str, model: str, request: Mapping[str, Any],
 
 
 def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """A fingerprint of ``text``: as many hex digits as the lockfile format expects."""
+    return hashlib.sha256(text.encode()).hexdigest()[:FINGERPRINT_HEX_LENGTH]
 
 
 def fingerprint(provider: str, model: str, request: Mapping[str, Any],

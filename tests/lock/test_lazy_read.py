@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from seedflow.errors import LockError
+from seedflow.lock.format import lock_text
 from seedflow.lock.model import LockedImage, LockEntry
-from seedflow.lock.store import LockWriter, lock_text, read_lock
+from seedflow.lock.read import read_lock
+from seedflow.lock.writer import LockWriter
 
 
 def entry(n: int, address: str | None = None) -> LockEntry:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seedflow.lock.merge import pick, three_way, union
-from seedflow.lock.model import STATES, LockEntry
+from seedflow.lock.model import LockEntry, State
 
 from .conftest import entry
 
@@ -143,12 +143,12 @@ TIMES = st.sampled_from([None, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"])
 
 @st.composite
 def versions(draw: st.DrawFn) -> LockEntry:
-    state = draw(st.sampled_from(STATES))
+    state = draw(st.sampled_from(State))
     return entry(draw(st.sampled_from(["1" * 32, "2" * 32, "3" * 32])), state,
                  task=draw(st.sampled_from(["t1", "t2", "t3"])),
                  attempts=draw(st.integers(1, 3)), images=draw(st.integers(0, 2)),
                  submitted=draw(TIMES), completed=draw(TIMES) or ("2026-01-01T00:00:00Z"
-                                                                  if state == "succeeded"
+                                                                  if state == State.SUCCEEDED
                                                                   else None),
                  path=draw(st.sampled_from(["p", "q"])))
 
