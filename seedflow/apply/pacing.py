@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from seedflow.errors import SeedflowError
-
 Ticket = list[float]
 """One start's time, updated in place when its answer arrives."""
 T = TypeVar("T")
-
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
-
-
-def parse_rate(text: str) -> tuple[int, float] | None:
-    """``COUNT/SECONDSs`` (e.g. ``20/10s``) → ``(20, 10.0)``; ``0`` means no limit."""
-    if text.strip() == "0":
-        return None
-    match = _RATE.match(text)
-    if match and int(match[1]) > 0 and float(match[2]) > 0:
-        return int(match[1]), float(match[2])
-    raise SeedflowError(f"invalid rate {text!r}: write COUNT/SECONDSs, e.g. 20/10s "
-                        "(at most 20 creates per 10 seconds), or 0 for no limit")
-
 
 class RateLimiter:
     """At most ``count`` starts in any ``window`` seconds (a sliding window, as providers count).

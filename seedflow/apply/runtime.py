@@ -6,9 +6,13 @@ Environment (DESIGN §4): ``APIKLEY_API_KEY``, ``MODELLIX_API_KEY``;
 ``SEEDFLOW_APIKLEY_RATE`` / ``SEEDFLOW_MODELLIX_RATE`` (``20/10s`` or ``0``). For the simulated
 providers: ``SEEDFLOW_SIM_URL`` (use a running ``seedflow sim serve`` instead of an embedded
 one) and ``SEEDFLOW_SIM_LATENCY`` (seconds per image of the embedded one, default 1). Callbacks
-(Apikley protocol): ``SEEDFLOW_CALLBACKS=1`` starts a receiver (``SEEDFLOW_CALLBACK_LISTEN``,
-default loopback) and sends its address, or ``SEEDFLOW_CALLBACK_URL``, as ``callBackUrl``;
-``SEEDFLOW_CALLBACK_SECRET`` checks kie-style HMAC signatures.
+(providers whose spec ``supports_callbacks``: the Apikley protocol): ``SEEDFLOW_CALLBACKS=1``
+starts a receiver (``SEEDFLOW_CALLBACK_LISTEN``, default loopback) and sends its address, or
+``SEEDFLOW_CALLBACK_URL``, as ``callBackUrl``; ``SEEDFLOW_CALLBACK_SECRET`` checks kie-style
+HMAC signatures.
+
+Which client a provider gets, and whether it takes callbacks, is its
+:class:`~seedflow.providers.ProviderSpec`'s business: no code here names a provider.
 """
 
 from __future__ import annotations
@@ -24,14 +28,11 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from seedflow.apply.executor import Settings
-from seedflow.apply.pacing import parse_rate
 from seedflow.apply.transport import ShardedTransport
 from seedflow.errors import SeedflowError
 from seedflow.providers import PROVIDERS, ProviderSpec
-from seedflow.providers.apikley.client import ApikleyClient
-from seedflow.providers.base import ProviderClient, ProviderLimits, TaskState
+from seedflow.providers.base import ProviderClient, ProviderLimits, TaskState, parse_rate
 from seedflow.providers.callback import CallbackReceiver
-from seedflow.providers.modellix.client import ModellixClient
 
 SIM_KEY = "simulator-needs-no-key"
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -72,11 +73,12 @@ def check_keys(providers: Iterable[str], env: Mapping[str, str] = os.environ) ->
     """Fail before any work when a paid provider's key is missing."""
     missing = sorted({PROVIDERS[p].key_env or "" for p in providers
                       if PROVIDERS[p].key_env and not env.get(PROVIDERS[p].key_env or "")})
+    simulated = " / ".join(f"`provider: {n}`" for n, s in PROVIDERS.items() if s.simulated)
     if missing:
         raise SeedflowError(
             f"{', '.join(missing)} is not set. Export the API key in the environment (seedflow "
-            "reads keys nowhere else), or rehearse on the embedded simulator with "
-            "`provider: sim` / `provider: sim:modellix` in the pipeline")
+            f"reads keys nowhere else), or rehearse on the embedded simulator with {simulated} "
+            "in the pipeline")
 
 
 def _sim_limits(latency: float) -> ProviderLimits:
@@ -120,7 +122,7 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
     latency = _number("SEEDFLOW_SIM_LATENCY", env) or 1.0
     try:
         if _enabled(env.get("SEEDFLOW_CALLBACKS")) and \
-                any(PROVIDERS[p].protocol == "apikley" for p in names):
+                any(PROVIDERS[p].supports_callbacks for p in names):
             receiver = await _receiver(env)
             connections.callbacks = receiver.events
         if any(PROVIDERS[p].simulated for p in {*names, *restoring}):
@@ -131,7 +133,7 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
                 connections.sim_url = simulator.base_url
         for name in names:
             spec = PROVIDERS[name]
-            callback = _callback_url(receiver, env) if spec.protocol == "apikley" else None
+            callback = _callback_url(receiver, env) if spec.supports_callbacks else None
             if spec.simulated:
                 client = _client(spec, connections.sim_url or "", SIM_KEY, _sim_limits(latency),
                                  callback)
@@ -176,10 +178,8 @@ def _client(spec: ProviderSpec, base_url: str, key: str,
             limits: ProviderLimits | None = None, callback_url: str | None = None,
             ) -> ProviderClient:
     http = httpx.AsyncClient(timeout=TIMEOUT, transport=ShardedTransport(CONNECTIONS))
-    if spec.protocol == "apikley":
-        return ApikleyClient(http, base_url=base_url, api_key=key, limits=limits, name=spec.name,
-                             callback_url=callback_url)
-    return ModellixClient(http, base_url=base_url, api_key=key, limits=limits, name=spec.name)
+    return spec.connect(http, name=spec.name, base_url=base_url, api_key=key, limits=limits,
+                        callback_url=callback_url)
 
 
 def download_client() -> httpx.AsyncClient:

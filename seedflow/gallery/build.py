@@ -26,9 +26,12 @@ from enum import StrEnum
 from typing import Any
 
 from seedflow.errors import SeedflowError
+from seedflow.lock.model import State
 from seedflow.pipeline.model import Asset, Pipeline
 from seedflow.plan.combos import Combination
 from seedflow.plan.diff import Action, Move, Plan, PlanItem
+from seedflow.providers import PROVIDERS
+from seedflow.providers.native import RequestMapping
 
 MISSING_VALUE = "—"
 """The label of an axis a combination does not set (an ``include`` that adds a new key)."""
@@ -45,6 +48,14 @@ class Status(StrEnum):
     UNCERTAIN = "uncertain"    # a create may have reached the provider
     MISSING = "missing"        # locked, but the file is gone or wrong (apply restores it)
     BROKEN = "broken"          # on disk, but cannot be shown (set by :func:`attach_media`)
+
+
+STATUS_OF_STATE: Mapping[State, Status] = {
+    State.UNCERTAIN: Status.UNCERTAIN, State.SUBMITTED: Status.RUNNING,
+    State.FAILED: Status.FAILED, State.SUCCEEDED: Status.READY,
+}
+"""What a combination's tiles show for its lock entry's state (a succeeded entry's image that
+is not on disk as recorded is MISSING; no entry at all is PENDING)."""
 
 
 class Mark(StrEnum):
@@ -270,10 +281,11 @@ def combination_tiles(item: PlanItem, plan_mode: bool) -> list[Tile]:
     entry = item.entry
     moves = {move.index: move for move in item.moves}
     base = Tile(
-        address=combo.address, prompt=prompt_of(combo.request), provider=combo.provider,
-        task_id=entry.task_id if entry else None,
+        address=combo.address, prompt=prompt_of(combo.request, combo.provider),
+        provider=combo.provider, task_id=entry.task_id if entry else None,
         date=_date(entry.completed_at or entry.submitted_at) if entry else None,
-        output="", index=1, images=len(combo.outputs), aspect=aspect_of(combo.request),
+        output="", index=1, images=len(combo.outputs),
+        aspect=aspect_of(combo.request, combo.provider),
         status=Status.PENDING, mark=Mark.NEW if plan_mode and item.action == Action.CREATE
         else None)
     tiles = []
@@ -288,16 +300,16 @@ def combination_tiles(item: PlanItem, plan_mode: bool) -> list[Tile]:
 def _image_state(item: PlanItem, index: int,
                  moves: Mapping[int, Move]) -> tuple[Status, str | None, str | None]:
     entry = item.entry
-    if item.action == Action.CREATE:
-        if entry is None:
-            return Status.PENDING, None, "not generated yet"
-        if entry.state == "uncertain":
-            return Status.UNCERTAIN, None, ("not generated yet: an earlier request may have "
-                                            "reached the provider (outcome unknown)")
-        return Status.FAILED, None, f"generation failed: {entry.error or 'unknown reason'}"
-    if item.action == Action.RESUME:
-        return Status.RUNNING, None, "not generated yet: the task is still running"
-    assert entry is not None
+    if entry is None:
+        return Status.PENDING, None, "not generated yet"
+    status = STATUS_OF_STATE[entry.state]
+    if status == Status.UNCERTAIN:
+        return status, None, ("not generated yet: an earlier request may have reached the "
+                              "provider (outcome unknown)")
+    if status == Status.FAILED:
+        return status, None, f"generation failed: {entry.error or 'unknown reason'}"
+    if status == Status.RUNNING:
+        return status, None, "not generated yet: the task is still running"
     if index >= len(entry.images):
         return Status.MISSING, None, "the provider returned fewer images than requested"
     move = moves.get(index)
@@ -311,10 +323,11 @@ def _image_state(item: PlanItem, index: int,
 def orphan_tiles(item: PlanItem) -> list[Tile]:
     entry = item.entry
     assert entry is not None
-    base = Tile(address=entry.address, prompt=prompt_of(entry.request), provider=entry.provider,
-                task_id=entry.task_id, date=_date(entry.completed_at or entry.submitted_at),
+    base = Tile(address=entry.address, prompt=prompt_of(entry.request, entry.provider),
+                provider=entry.provider, task_id=entry.task_id,
+                date=_date(entry.completed_at or entry.submitted_at),
                 output="", index=1, images=max(1, len(entry.images)),
-                aspect=aspect_of(entry.request), status=Status.MISSING,
+                aspect=aspect_of(entry.request, entry.provider), status=Status.MISSING,
                 note="no image recorded", mark=Mark.ORPHAN)
     if not entry.images:
         return [base]
@@ -352,35 +365,25 @@ def sources(page: Page) -> list[str]:
 
 # ---- request details -----------------------------------------------------------------------
 
-def prompt_of(request: Mapping[str, Any]) -> str:
-    """The prompt of a native request (Apikley: ``input.prompt``; Modellix: ``prompt``)."""
-    native = request.get("input")
-    for body in (native if isinstance(native, Mapping) else {}, request):
-        prompt = body.get("prompt")
-        if isinstance(prompt, str):
-            return prompt
-    return ""
+def _mappings(provider: str | None) -> Iterable[RequestMapping]:
+    """Who reads a native request: its provider's mapping. A lock entry (from a pull request)
+    may name a provider this seedflow does not know: then every mapping is asked in turn."""
+    spec = PROVIDERS.get(provider) if provider is not None else None
+    if spec is not None:
+        return (spec.mapping,)
+    return tuple({id(s.mapping): s.mapping for s in PROVIDERS.values()}.values())
 
 
-_APIKLEY_SIZE = re.compile(r"^(landscape|portrait)_(\d+)_(\d+)$")
-_PIXELS = re.compile(r"^(\d+)\s*[x*]\s*(\d+)$")
+def prompt_of(request: Mapping[str, Any], provider: str | None = None) -> str:
+    """The prompt of a native request ("" when it does not say)."""
+    found = (mapping.prompt_of(request) for mapping in _mappings(provider))
+    return next((prompt for prompt in found if prompt is not None), "")
 
 
-def aspect_of(request: Mapping[str, Any]) -> tuple[int, int]:
+def aspect_of(request: Mapping[str, Any], provider: str | None = None) -> tuple[int, int]:
     """The image's width:height from the native request (1:1 when it does not say)."""
-    native = request.get("input")
-    body = native if isinstance(native, Mapping) else request
-    size = body.get("image_size") if "image_size" in body else body.get("size")
-    if not isinstance(size, str):
-        return (1, 1)
-    if match := _APIKLEY_SIZE.match(size):
-        long, short = int(match[2]), int(match[3])
-        return (long, short) if match[1] == "landscape" else (short, long)
-    if match := _PIXELS.match(size):
-        width, height = int(match[1]), int(match[2])
-        if width > 0 and height > 0:
-            return (width, height)
-    return (1, 1)
+    found = (mapping.aspect_of(request) for mapping in _mappings(provider))
+    return next((aspect for aspect in found if aspect is not None), (1, 1))
 
 
 def _date(stamp: str | None) -> str | None:

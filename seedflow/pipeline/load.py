@@ -22,7 +22,7 @@ from seedflow.pipeline.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pip
 from seedflow.pipeline.schema import AXIS_PATTERN, NAME_PATTERN, RESERVED_AXES, pipeline_schema
 from seedflow.pipeline.templates import Template, TemplateProblem
 from seedflow.pipeline.yamlpos import PathKey, Positions, load_yaml
-from seedflow.providers import PROTOCOLS, PROVIDERS
+from seedflow.providers import DEFAULT_PROVIDER, PROTOCOLS, PROVIDERS
 from seedflow.providers.native import NEUTRAL, overlay, sexagesimal
 
 MAX_FILE_BYTES = 5 * 2**20
@@ -132,7 +132,7 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
     folder = path.parent
     output_dir = Path(os.path.normpath(Path(folder, data.get("output_dir", ".")).absolute()))
     defaults = data.get("defaults", {})
-    default_provider = data.get("provider", "apikley")
+    default_provider = data.get("provider", DEFAULT_PROVIDER)
     errors: list[SpecError] = _output_dir_errors(data.get("output_dir", "."), output_dir,
                                                  folder, positions)
     assets = []

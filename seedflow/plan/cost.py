@@ -1,10 +1,9 @@
 """What a plan's ``create`` actions are estimated to cost, and the budget check (pure).
 
 Prices are per image, in one unit the user picks (``prices.unit``, default ``credits``).
-Defaults exist only where a provider publishes a figure: Apikley's documentation shows
-``creditsConsumed: 5`` for one Seedream v4 image (callback example; see docs/cost.md). Modellix
-publishes no price, so its cost is "unknown" until ``prices.modellix`` is set. The simulator is
-free.
+A pipeline's ``prices`` come first; otherwise each provider's published default
+(:attr:`seedflow.providers.ProviderSpec.default_price`, None where it publishes none: that
+cost is "unknown" until ``prices.<provider>`` is set).
 """
 
 from __future__ import annotations
@@ -15,13 +14,15 @@ from dataclasses import dataclass
 from seedflow.errors import SeedflowError
 from seedflow.pipeline.model import PriceTable
 from seedflow.plan.diff import Action, PlanItem
-
-DEFAULT_PRICES: Mapping[str, float] = {"apikley": 5.0, "sim": 0.0, "sim:modellix": 0.0}
+from seedflow.providers import PROVIDERS
 
 
 def price(prices: PriceTable, provider: str) -> float | None:
     """The price of one image on ``provider``: the pipeline's, else the published default."""
-    return prices.per_image.get(provider, DEFAULT_PRICES.get(provider))
+    if provider in prices.per_image:
+        return prices.per_image[provider]
+    spec = PROVIDERS.get(provider)
+    return spec.default_price if spec else None
 
 
 @dataclass(frozen=True)

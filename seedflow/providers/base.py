@@ -10,8 +10,14 @@ Failures are raised as the hierarchy in :mod:`seedflow.providers.errors`. The
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from seedflow.errors import SeedflowError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class TaskStatus(enum.Enum):
@@ -67,3 +73,28 @@ class ProviderClient(Protocol):
     async def aclose(self) -> None:
         """Close the injected HTTP client (the provider client owns it once given)."""
         ...
+
+
+class ClientFactory(Protocol):
+    """Builds one provider's client: what a :class:`~seedflow.providers.ProviderSpec` holds as
+    ``connect``. Each provider package defines one and imports its client module only when
+    called, so the registry stays importable by the pure core. ``callback_url`` is None unless
+    the spec says ``supports_callbacks``."""
+
+    def __call__(self, http: httpx.AsyncClient, *, name: str, base_url: str, api_key: str,
+                 limits: ProviderLimits | None, callback_url: str | None) -> ProviderClient: ...
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*$")
+
+
+def parse_rate(text: str) -> tuple[int, float] | None:
+    """``COUNT/SECONDSs`` (e.g. ``20/10s``) → ``(20, 10.0)``, a ``create_rate``; ``0`` means
+    no limit."""
+    if text.strip() == "0":
+        return None
+    match = _RATE.match(text)
+    if match and int(match[1]) > 0 and float(match[2]) > 0:
+        return int(match[1]), float(match[2])
+    raise SeedflowError(f"invalid rate {text!r}: write COUNT/SECONDSs, e.g. 20/10s "
+                        "(at most 20 creates per 10 seconds), or 0 for no limit")

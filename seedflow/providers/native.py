@@ -34,12 +34,32 @@ class Problem:
 
 
 class RequestMapping(Protocol):
+    """One protocol's native request: built from neutral parameters, and read back.
+
+    The read-back methods take a body from a lockfile as well as one :meth:`build` made, and a
+    lockfile comes from a pull request: they accept any JSON and answer None when the body does
+    not say.
+    """
+
     protocol: str
     model: str
     sends_seed: bool
 
     def build(self, prompt: str, params: Mapping[str, Any],
               extras: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]: ...
+
+    def prompt_of(self, body: Mapping[str, Any]) -> str | None:
+        """The prompt a native body sends."""
+        ...
+
+    def aspect_of(self, body: Mapping[str, Any]) -> tuple[int, int] | None:
+        """The width:height of the images a native body asks for."""
+        ...
+
+    def unsent_note(self, provider: str) -> str | None:
+        """What plan says, once per asset, about identity this protocol cannot send (a seed),
+        as a clause that starts with the provider's name; None when it sends all of it."""
+        ...
 
 
 def overlay(lower: Mapping[str, Any], upper: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from seedflow.apply.pacing import parse_rate as parse_rate  # re-exported for seedflow.sim
+from seedflow.providers.base import parse_rate as parse_rate  # re-exported for seedflow.sim
 
 CREATE = "create"
 POLL = "poll"

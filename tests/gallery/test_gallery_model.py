@@ -9,6 +9,7 @@ from galleryutil import WritePipeline, generated, load, plan_of, with_entries
 
 from seedflow.errors import SeedflowError
 from seedflow.gallery.build import (
+    STATUS_OF_STATE,
     Grid,
     Mark,
     Media,
@@ -22,6 +23,7 @@ from seedflow.gallery.build import (
     prompt_of,
 )
 from seedflow.gallery.html import render
+from seedflow.lock.model import State
 from seedflow.plan.diff import Action
 
 PRODUCTS = """
@@ -265,6 +267,18 @@ def test_request_details() -> None:
     assert aspect_of({"size": 7}) == (1, 1)
 
 
+def test_request_details_are_read_by_the_providers_mapping() -> None:
+    both = {"model": "m", "input": {"prompt": "inside", "image_size": "landscape_4_3"},
+            "prompt": "outside", "size": "1000x3000"}
+    assert (prompt_of(both, "apikley"), aspect_of(both, "apikley")) == ("inside", (4, 3))
+    assert (prompt_of(both, "sim:modellix"), aspect_of(both, "sim:modellix")) == (
+        "outside", (1000, 3000))
+    assert (prompt_of({"prompt": "x"}, "sim"), aspect_of({"size": "9x16"}, "sim")) == ("", (1, 1))
+    # a lock entry (from a pull request) may name any provider: every mapping is asked in turn
+    assert (prompt_of(both, "dall-e"), aspect_of(both, "dall-e")) == ("inside", (4, 3))
+    assert (prompt_of({}, "dall-e"), aspect_of({}, "dall-e")) == ("", (1, 1))
+
+
 def test_page_is_deterministic(write_pipeline: WritePipeline) -> None:
     project = load(write_pipeline(PRODUCTS))
     first = render(build_page(project.pipeline, plan_of(project), plan_mode=True))
@@ -276,3 +290,7 @@ def test_page_tiles_walks_everything() -> None:
     tile = Tile("a", "p", "sim", None, None, "out/a.png", 1, 1, (1, 1), Status.PENDING)
     page = Page("x.yaml", False, (), orphans=(tile,))
     assert list(page.tiles()) == [tile]
+
+
+def test_every_lock_state_has_a_status() -> None:
+    assert set(STATUS_OF_STATE) == set(State)

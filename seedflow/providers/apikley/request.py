@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ IMAGE_SIZES = {
 _FIELDS = {"aspect": "image_size", "resolution": "image_resolution", "images": "max_images",
            "seed": "seed"}
 _SOURCES = (("input.prompt", "prompt"), *((f"input.{v}", k) for k, v in _FIELDS.items()))
+_NAMED_SIZE = re.compile(r"^(landscape|portrait)_(\d+)_(\d+)$")
 
 
 class ApikleyMapping:
@@ -41,6 +43,28 @@ class ApikleyMapping:
         native.update(extras)
         body = {"model": MODEL, "input": native}
         return body, problems or schema_check("apikley", _SOURCES, "input.")(body)
+
+    def prompt_of(self, body: Mapping[str, Any]) -> str | None:
+        prompt = _input(body).get("prompt")
+        return prompt if isinstance(prompt, str) else None
+
+    def aspect_of(self, body: Mapping[str, Any]) -> tuple[int, int] | None:
+        """``landscape_16_9`` → (16, 9), ``portrait_16_9`` → (9, 16); None for ``square_hd``
+        (1:1) and anything else."""
+        size = _input(body).get("image_size")
+        match = _NAMED_SIZE.match(size) if isinstance(size, str) else None
+        if match is None:
+            return None
+        long, short = int(match[2]), int(match[3])
+        return (long, short) if match[1] == "landscape" else (short, long)
+
+    def unsent_note(self, provider: str) -> str | None:
+        return None  # every neutral parameter has a field, the seed included
+
+
+def _input(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    native = body.get("input")
+    return native if isinstance(native, Mapping) else {}
 
 
 def _overlaps(extras: Mapping[str, Any]) -> list[Problem]:

@@ -8,6 +8,7 @@ has no ``seed`` field: a seed stays part of a combination's identity but is not 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ _SOURCES = (("prompt", "prompt"), ("size", "size"),
 _DERIVED = {"prompt": "prompt", "size": "size/aspect/resolution",
             "sequential_image_generation": "images",
             "sequential_image_generation_max_images": "images"}
+_PIXELS = re.compile(r"^(\d+)\s*[x*]\s*(\d+)$")
 
 
 def size_for(aspect: str, resolution: str) -> str:
@@ -71,6 +73,21 @@ class ModellixMapping:
                      for k in extras if k in _DERIVED]
         body.update(extras)
         return body, problems or schema_check("modellix", _SOURCES, "")(body)
+
+    def prompt_of(self, body: Mapping[str, Any]) -> str | None:
+        prompt = body.get("prompt")
+        return prompt if isinstance(prompt, str) else None
+
+    def aspect_of(self, body: Mapping[str, Any]) -> tuple[int, int] | None:
+        """``2048x1536`` (or ``2048*1536``) → (2048, 1536); None without a usable ``size``."""
+        size = body.get("size")
+        match = _PIXELS.match(size) if isinstance(size, str) else None
+        if match is None or int(match[1]) == 0 or int(match[2]) == 0:
+            return None
+        return int(match[1]), int(match[2])
+
+    def unsent_note(self, provider: str) -> str | None:
+        return f"{provider} has no seed field for Seedream 4.0, so seeds are not sent"
 
 
 def _size(params: Mapping[str, Any]) -> str | None:
