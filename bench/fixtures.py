@@ -7,8 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from seedflow.lock.model import LockedImage, LockEntry
-from seedflow.lock.store import lock_text, write_atomic
+from seedflow.atomic import write_atomic
+from seedflow.lock.format import lock_text
+from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.project import load_project
 
 # (products, colours, aspects, seeds) whose product is the combination count
@@ -54,7 +55,7 @@ def lock_everything(pipeline: Path) -> Path:
                                       f"https://example.invalid/{combo.fingerprint}.png"))
         entries.append(LockEntry(
             fingerprint=combo.fingerprint, address=combo.address, asset=combo.asset,
-            provider=combo.provider, state="succeeded", request=combo.request,
+            provider=combo.provider, state=State.SUCCEEDED, request=combo.request,
             task_id=f"task_{combo.fingerprint[:12]}", submitted_at="2026-01-01T00:00:00Z",
             completed_at="2026-01-01T00:00:10Z", images=tuple(images)))
     lock = pipeline.with_suffix(".lock")
@@ -69,7 +70,7 @@ def orphan_lock(path: Path, count: int) -> None:
         fp = hashlib.sha256(str(i).encode()).hexdigest()[:32]
         entries.append(LockEntry(
             fingerprint=fp, address=f"history[n={i}]", asset="history", provider="apikley",
-            state="succeeded", task_id=f"task_{i}", submitted_at="2026-01-01T00:00:00Z",
+            state=State.SUCCEEDED, task_id=f"task_{i}", submitted_at="2026-01-01T00:00:00Z",
             completed_at="2026-01-01T00:00:10Z",
             request={"model": "bytedance/seedream-v4-text-to-image",
                      "input": {"prompt": f"an old image number {i}", "image_size": "square_hd"}},

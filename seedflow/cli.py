@@ -13,13 +13,16 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from seedflow import __version__
 from seedflow.errors import SeedflowError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,6 +32,19 @@ EXIT_INTERRUPTED = 130
 
 PIPELINE = click.Path(dir_okay=False, path_type=Path)
 FORMATS = click.Choice(["text", "markdown", "json"])
+
+
+def lock_option(what: str) -> Callable[[F], F]:
+    """``--lock PATH``, declared once for every command that reads or writes a lock."""
+    return click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+                        help=f"{what[:-1]} (default: beside the pipeline, *.lock; an explicit "
+                             "path must exist).")
+
+
+max_combinations_option = click.option(
+    "--max-combinations", type=click.IntRange(min=1), default=None,
+    help="Refuse assets that expand past this many combinations (default 10000, or the "
+         "pipeline's `limits.max_combinations`).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -43,9 +59,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("pipelines", nargs=-1, required=True, type=PIPELINE)
-@click.option("--max-combinations", type=click.IntRange(min=1), default=None,
-              help="Refuse assets that expand past this many combinations (default 10000, "
-                   "or the pipeline's `limits.max_combinations`).")
+@max_combinations_option
 def validate(pipelines: tuple[Path, ...], max_combinations: int | None) -> None:
     """Check pipeline files: schema, templates, provider parameters, output paths.
 
@@ -58,14 +72,12 @@ def validate(pipelines: tuple[Path, ...], max_combinations: int | None) -> None:
 
 @cli.command()
 @click.argument("pipeline", type=PIPELINE)
-@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Lockfile to diff against (default: beside the pipeline, *.lock).")
+@lock_option("Lockfile to diff against.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
               help="text for people, markdown for a pull-request comment, json for tools.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when there is nothing to do, 2 when there is work, 1 on error.")
-@click.option("--max-combinations", type=click.IntRange(min=1), default=None,
-              help="Refuse assets that expand past this many combinations.")
+@max_combinations_option
 @click.option("--check-hashes", is_flag=True,
               help="Hash every locked output (slower) instead of checking presence and size.")
 def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bool,
@@ -79,8 +91,7 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
 
 @cli.command()
 @click.argument("pipeline", type=PIPELINE)
-@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Lockfile to use (default: beside the pipeline, *.lock).")
+@lock_option("Lockfile to use.")
 @click.option("--yes", "-y", is_flag=True, help="Start paid work without asking.")
 @click.option("--locked", is_flag=True,
               help="Never pay: fail if any combination needs a create; still resume, restore "
@@ -94,8 +105,7 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
               help="Re-submit creates whose outcome is unknown (they may be paid twice).")
 @click.option("--recreate-expired", is_flag=True,
               help="When a restore's recorded URL has expired, pay for a new task instead.")
-@click.option("--max-combinations", type=click.IntRange(min=1), default=None,
-              help="Refuse assets that expand past this many combinations.")
+@max_combinations_option
 @click.option("--max-images", type=click.IntRange(min=0), default=None,
               help="Budget: refuse if more images than this would be generated "
                    "(overrides `budget.max_images`).")
@@ -136,8 +146,7 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
 @click.option("--link", is_flag=True,
               help="Link to the images in output_dir instead of copying them into DIR/images "
                    "(smaller, but DIR is then not self-contained).")
-@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Lockfile to read (default: beside the pipeline, *.lock).")
+@lock_option("Lockfile to read.")
 def gallery(pipeline: Path, out: Path, rows: str | None, cols: str | None, plan_mode: bool,
             link: bool, lock_path: Path | None) -> None:
     """Write a static HTML contact sheet of the pipeline's images to DIR/index.html.
@@ -187,8 +196,7 @@ def sim_serve(host: str, port: int, latency: float, rate: str, fail_rate: float)
 
 @cli.command()
 @click.argument("pipeline", type=PIPELINE)
-@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Lockfile to check (default: beside the pipeline, *.lock).")
+@lock_option("Lockfile to check.")
 def verify(pipeline: Path, lock_path: Path | None) -> None:
     """Check that every locked output is on disk with its recorded sha256 (read-only).
 
@@ -201,8 +209,7 @@ def verify(pipeline: Path, lock_path: Path | None) -> None:
 
 @cli.command()
 @click.argument("pipeline", type=PIPELINE)
-@click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Lockfile to prune (default: beside the pipeline, *.lock).")
+@lock_option("Lockfile to prune.")
 @click.option("--files", is_flag=True,
               help="Also delete the orphans' images (never a file something else still uses).")
 @click.option("--yes", "-y", is_flag=True,

@@ -6,7 +6,7 @@ of hoping a timer lands there. Unset, :func:`hit` is one dictionary lookup.
 
 Points: ``before-intent``, ``after-intent``, ``after-submitted``, ``after-image`` (executor),
 ``mid-download`` (download, after the first chunk is in the temp file) and ``mid-compaction``
-(lock store, between replacing the lockfile and emptying the journal).
+(lock writer, between replacing the lockfile and emptying the journal).
 """
 
 from __future__ import annotations

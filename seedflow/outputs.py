@@ -1,15 +1,33 @@
-"""Checks of output files on disk (the plan's only I/O, injected into it)."""
+"""``output_dir``: the one owner of where images may be, how they are checked and shown.
+
+Paths in the spec and the lock are *stored paths*: relative to the pipeline's folder, with ``/``
+separators (``../assets/catalog/hero/a-1.png``). :class:`OutputRoot` turns them into files,
+decides whether they are inside ``output_dir`` (the security rule: a lockfile or pipeline from a
+pull request must never make seedflow read or write elsewhere), and shows them to people
+relative to the current directory.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 
+from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage
-from seedflow.plan.diff import OutputCheck
 
 CHUNK = 1 << 20
+
+# (stored path, locked image) → is the file there and intact?
+OutputCheck = Callable[[str, LockedImage], bool]
+
+
+class OutsideOutputDir(SeedflowError):
+    """A stored path resolves outside output_dir (a planted symlink, for instance)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -20,42 +38,114 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def inside(root: Path, path: Path) -> bool:
-    """Whether ``path`` resolves (symlinks followed) inside ``root``."""
-    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+@dataclass(frozen=True)
+class OutputRoot:
+    folder: Path       # the pipeline's folder: stored paths are relative to it
+    output_dir: Path   # absolute
+
+    @cached_property
+    def prefix(self) -> str:
+        """output_dir as a stored path (``.`` when it is the pipeline's folder itself)."""
+        rel = os.path.relpath(self.output_dir, self.folder.absolute())
+        return rel.replace(os.sep, "/")
+
+    @cached_property
+    def real(self) -> Path:
+        """output_dir with every symlink resolved."""
+        return Path(os.path.realpath(self.output_dir))
+
+    def file(self, stored: str) -> Path:
+        return self.folder / stored
+
+    def contains(self, stored: str) -> bool:
+        """Whether ``stored`` lies inside output_dir, lexically (no file system access)."""
+        return _lexically_inside(self._abs_folder, self._abs_root, stored)
+
+    def holds(self, stored: str) -> bool:
+        """Whether ``stored`` resolves (symlinks followed) inside output_dir."""
+        return Path(os.path.realpath(self.file(stored))).is_relative_to(self.real)
+
+    def writable(self, stored: str) -> Path:
+        """The file to write ``stored`` to, its folders created; OutsideOutputDir when its
+        folder resolves outside output_dir."""
+        target = self.file(stored)
+        if not self.contains(stored):
+            raise OutsideOutputDir(f"{stored} is outside output_dir; refusing to write")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        real = Path(os.path.realpath(target.parent)) / target.name
+        if not real.is_relative_to(self.real):
+            raise OutsideOutputDir(f"{stored} resolves outside output_dir ({real}); refusing "
+                                   "to write")
+        return target
+
+    def shown(self, stored: str) -> str:
+        """``stored`` relative to the current directory, as people see it."""
+        cwd = os.getcwd()
+        head, shown = _root_prefixes(self.folder, self.output_dir, cwd)
+        rest = stored[len(head):]
+        if shown is not None and stored.startswith(head) and ".." not in rest:
+            return shown + rest  # every output: the root converted once
+        return _from_cwd(self.folder, stored, cwd)
+
+    def presence_check(self) -> OutputCheck:
+        """Cheap check for plans: the file exists inside output_dir with the recorded size.
+
+        This reads no file content, so a lexical containment test is enough (resolving every
+        path's symlinks cost seconds at 100,000 files); :meth:`hash_check`, which reads, resolves.
+        """
+        base, root = self._abs_folder, self._abs_root
+
+        def intact(stored: str, image: LockedImage) -> bool:
+            target = os.path.normpath(os.path.join(base, stored))
+            if not target.startswith(root):
+                return False
+            try:
+                return os.stat(target).st_size == image.size
+            except OSError:
+                return False
+
+        return intact
+
+    def hash_check(self) -> OutputCheck:
+        """Thorough check (verify, apply, ``plan --check-hashes``): the recorded sha256."""
+
+        def intact(stored: str, image: LockedImage) -> bool:
+            try:
+                return self.holds(stored) and file_sha256(self.file(stored)) == image.sha256
+            except OSError:
+                return False
+
+        return intact
+
+    @cached_property
+    def _abs_folder(self) -> str:
+        return os.path.abspath(self.folder)
+
+    @cached_property
+    def _abs_root(self) -> str:
+        return os.path.join(os.path.normpath(os.path.abspath(self.output_dir)), "")
 
 
-def presence_check(folder: Path, output_dir: Path) -> OutputCheck:
-    """Cheap check for plans: the file exists with the recorded size.
-
-    Only files inside output_dir count: a lockfile arrives in pull requests too, and a path in
-    it must never make seedflow read (and copy) a file from elsewhere. This check reads no file
-    content, so a lexical containment test is enough here (resolving every path's symlinks cost
-    seconds at 100,000 files); the hash check, which does read, resolves them.
-    """
-    root = os.path.join(os.path.normpath(os.path.abspath(output_dir)), "")
-    base = os.path.abspath(folder)
-
-    def intact(path: str, image: LockedImage) -> bool:
-        target = os.path.normpath(os.path.join(base, path))
-        if not target.startswith(root):
-            return False
-        try:
-            return os.stat(target).st_size == image.size
-        except OSError:
-            return False
-
-    return intact
+def _lexically_inside(base: str, root: str, stored: str) -> bool:
+    return os.path.normpath(os.path.join(base, stored)).startswith(root)
 
 
-def hash_check(folder: Path, output_dir: Path) -> OutputCheck:
-    """Thorough check (verify, apply, ``plan --check-hashes``): the recorded sha256 matches."""
+@lru_cache(maxsize=16)
+def _root_prefixes(folder: Path, output_dir: Path, cwd: str) -> tuple[str, str | None]:
+    """output_dir as stored (relative to the pipeline folder) and as shown (relative to cwd),
+    each with a trailing slash (or empty for the folder itself). ``shown + rest`` is exactly
+    what relpath gives unless output_dir is an ancestor of cwd (``..`` only), where a path could
+    lead back below cwd: then None, and each path takes the slow way."""
+    stored = os.path.relpath(output_dir, os.path.join(cwd, folder)).replace(os.sep, "/")
+    shown = os.path.relpath(output_dir, cwd).replace(os.sep, "/")
+    head = "" if stored == "." else stored + "/"
+    if shown != "." and all(part == ".." for part in shown.split("/")):
+        return (head, None)
+    return (head, "" if shown == "." else shown + "/")
 
-    def intact(path: str, image: LockedImage) -> bool:
-        target = folder / path
-        try:
-            return inside(output_dir, target) and file_sha256(target) == image.sha256
-        except OSError:
-            return False
 
-    return intact
+def _from_cwd(folder: Path, stored: str, cwd: str) -> str:
+    target = posixpath.normpath(os.path.join(cwd, folder, stored).replace(os.sep, "/"))
+    if target.startswith(cwd + "/"):
+        return target[len(cwd) + 1:]
+    return os.path.relpath(target, cwd).replace(os.sep, "/")

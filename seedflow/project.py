@@ -1,16 +1,35 @@
-"""Loading what every command starts from: pipeline → combinations → lock → plan."""
+"""Opening what every command starts from: pipeline → combinations → lock (→ plan).
+
+:func:`open_spec` is the one recipe: it loads and expands the pipeline and applies the
+lock-path rules; :func:`load_project` also reads the lock (read-only commands). Commands that
+write the lock (apply, prune) open a :class:`~seedflow.lock` writer on ``spec.lock_path``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from seedflow.lock.store import Lock, read_lock
-from seedflow.outputs import hash_check, presence_check
+from seedflow.errors import SeedflowError
+from seedflow.lock.read import Lock, read_lock
+from seedflow.outputs import OutputRoot
 from seedflow.pipeline.load import load_pipeline
 from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination, resolve
 from seedflow.plan.diff import Plan, make_plan
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A pipeline, its combinations, and the lockfile that goes with it."""
+
+    pipeline: Pipeline
+    combinations: list[Combination]
+    lock_path: Path
+
+    @property
+    def root(self) -> OutputRoot:
+        return OutputRoot(self.pipeline.folder, self.pipeline.output_dir)
 
 
 @dataclass(frozen=True)
@@ -20,14 +39,42 @@ class Project:
     lock: Lock
 
     def plan(self, *, check_hashes: bool = False) -> Plan:
-        folder, root = self.pipeline.folder, self.pipeline.output_dir
-        check = hash_check(folder, root) if check_hashes else presence_check(folder, root)
+        check = self.root.hash_check() if check_hashes else self.root.presence_check()
         return make_plan(self.combinations, self.lock.entries, check)
+
+    @property
+    def root(self) -> OutputRoot:
+        return OutputRoot(self.pipeline.folder, self.pipeline.output_dir)
+
+
+def open_spec(path: Path, *, lock_path: Path | None = None,
+              max_combinations: int | None = None, new_lock: bool = False) -> Spec:
+    """Load and expand the pipeline; the lock is ``lock_path`` or the pipeline's default.
+
+    An explicit ``--lock`` that does not exist is a typo until proven otherwise: a plan against
+    it would show everything as new, an apply would pay for everything again. Only a command
+    that writes (``new_lock``) may start a new lockfile there, and only when the default lock
+    does not exist either.
+    """
+    pipeline = load_pipeline(path)
+    combinations = resolve(pipeline, max_combinations=max_combinations)
+    if lock_path is not None and not lock_path.exists():
+        _refuse_missing_lock(lock_path, pipeline.default_lock, new_lock=new_lock)
+    return Spec(pipeline, combinations, lock_path or pipeline.default_lock)
+
+
+def _refuse_missing_lock(lock_path: Path, default: Path, *, new_lock: bool) -> None:
+    if default.exists():
+        raise SeedflowError(f"--lock {lock_path} does not exist, but {default} does. If you "
+                            "really mean to start a new lockfile there, create it by copying "
+                            "or merging (`seedflow lock merge NEW OLD`); nothing was done")
+    if not new_lock:
+        raise SeedflowError(f"--lock {lock_path} does not exist. Check the path (without "
+                            f"--lock, seedflow uses {default})")
 
 
 def load_project(path: Path, *, lock_path: Path | None = None,
                  max_combinations: int | None = None) -> Project:
-    pipeline = load_pipeline(path)
-    combinations = resolve(pipeline, max_combinations=max_combinations)
-    lock = read_lock(lock_path or pipeline.default_lock)
-    return Project(pipeline, combinations, lock)
+    """The spec and its lock, read (for the read-only commands)."""
+    spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations)
+    return Project(spec.pipeline, spec.combinations, read_lock(spec.lock_path))

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 
 from seedflow.lock.model import LockEntry
-from seedflow.lock.store import LockWriter
+from seedflow.lock.writer import LockWriter
 
 COMPACT_AFTER = 1000
 

@@ -10,20 +10,23 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from seedflow.apply.executor import Executor, Outcome, Settings, matching, select
+from seedflow.apply.executor import Executor, Settings, Tally
+from seedflow.apply.files import OutputFiles
 from seedflow.apply.progress import LiveProgress, PlainLog
 from seedflow.apply.recorder import Recorder
 from seedflow.apply.runtime import check_keys, download_client, open_clients, settings_from_env
+from seedflow.apply.wakeups import Wakeups
+from seedflow.commands.confirm import confirm
 from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockEntry
-from seedflow.lock.store import LockWriter, read_lock
-from seedflow.outputs import hash_check
-from seedflow.pipeline.load import load_pipeline
-from seedflow.plan.combos import resolve
+from seedflow.lock.read import read_lock
+from seedflow.lock.writer import LockWriter
+from seedflow.outputs import OutputRoot
 from seedflow.plan.cost import check_budget, estimate
-from seedflow.plan.diff import Action, PlanItem, make_plan
+from seedflow.plan.diff import Action, PlanItem, make_plan, matching, select
 from seedflow.plan.render import summary_line
 from seedflow.plan.shard import fragment_path, in_shard, parse_shard
+from seedflow.project import open_spec
 from seedflow.providers import PROVIDERS
 
 LISTED = 20
@@ -35,12 +38,10 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
           recreate_expired: bool = False, max_combinations: int | None = None,
           max_images: int | None = None, max_cost: float | None = None,
           shard: str | None = None) -> int:
-    pipeline = load_pipeline(path)
-    combinations = resolve(pipeline, max_combinations=max_combinations)
+    spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations, new_lock=True)
+    pipeline, combinations, main_lock = spec.pipeline, spec.combinations, spec.lock_path
     settings = settings_from_env(concurrency=concurrency, retry_uncertain=retry_uncertain,
                                  recreate_expired=recreate_expired)
-    main_lock = lock_path or pipeline.default_lock
-    _refuse_missing_explicit_lock(lock_path, pipeline.default_lock)
     share = parse_shard(shard) if shard else None
     base: dict[str, LockEntry] = {}
     if share:
@@ -51,7 +52,8 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
     with LockWriter(fragment_path(main_lock, share) if share else main_lock,
                     only=wanted) as writer:
         entries = {**base, **writer.lock.entries}
-        plan = make_plan(combinations, entries, hash_check(pipeline.folder, pipeline.output_dir))
+        plan = make_plan(combinations, entries,
+                         spec.root.hash_check())
         items = select(plan, targets)
         if targets and not matching(plan, targets):
             raise SeedflowError(f"--target {' '.join(targets)} matches no combination; "
@@ -72,20 +74,11 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
                  settings=settings)
         started = time.monotonic()
         try:
-            outcome = asyncio.run(_execute(pipeline.folder, pipeline.output_dir, writer, items,
-                                           settings))
+            outcome = asyncio.run(_execute(spec.root, writer, items, settings))
         finally:
             writer.compact()
     _summarise(outcome, time.monotonic() - started)
     return 0 if outcome.ok else 1
-
-
-def _refuse_missing_explicit_lock(lock_path: Path | None, default: Path) -> None:
-    """A typo in --lock would otherwise plan (and pay for) everything again."""
-    if lock_path is not None and not lock_path.exists() and default.exists():
-        raise SeedflowError(f"--lock {lock_path} does not exist, but {default} does. If you "
-                            "really mean to start a new lockfile there, create it by copying "
-                            "or merging (`seedflow lock merge NEW OLD`); nothing was done")
 
 
 def _first(flag: float | None, configured: float | None) -> float | None:
@@ -129,18 +122,17 @@ def _confirm(items: list[PlanItem], *, plan_summary: str, yes: bool,
     paid = _paid(items, settings)
     if not paid or yes:
         return
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise SeedflowError(f"this apply would start {len(paid)} paid generation tasks and there "
-                            "is no terminal to confirm on; pass --yes to go ahead (CI), or "
-                            "--locked to refuse paid work")
-    click.echo(f"Plan: {plan_summary}")
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        click.echo(f"Plan: {plan_summary}")
     images = sum(len(i.combination.outputs) for i in paid if i.combination)
-    if not click.confirm(f"Start {len(paid)} paid tasks ({images} images)?", default=False):
-        raise SeedflowError("cancelled; nothing was generated")
+    confirm(f"Start {len(paid)} paid tasks ({images} images)?",
+            action=f"this apply would start {len(paid)} paid generation tasks",
+            without_terminal="pass --yes to go ahead (CI), or --locked to refuse paid work",
+            cancelled="cancelled; nothing was generated")
 
 
-async def _execute(folder: Path, output_dir: Path, writer: LockWriter, items: list[PlanItem],
-                   settings: Settings) -> Outcome:
+async def _execute(root: OutputRoot, writer: LockWriter, items: list[PlanItem],
+                   settings: Settings) -> Tally:
     terminal = sys.stderr.isatty()
     display = LiveProgress(len(items), Console(stderr=True)) if terminal \
         else PlainLog(sys.stderr)
@@ -148,15 +140,15 @@ async def _execute(folder: Path, output_dir: Path, writer: LockWriter, items: li
                  if i.combination and i.action == Action.RESTORE}
     async with open_clients(_providers(items), restoring=restoring) as connections, \
             download_client() as http:
-        executor = Executor(folder=folder, output_dir=output_dir, recorder=Recorder(writer),
+        executor = Executor(files=OutputFiles(root), recorder=Recorder(writer),
                             clients=connections.clients, downloads=http, settings=settings,
-                            emit=display, rebase=connections.rebase,
-                            callbacks=connections.callbacks)
+                            hooks=display, rebase=connections.rebase,
+                            wakeups=Wakeups(connections.callbacks))
         with display:
             return await executor.run(items)
 
 
-def _summarise(outcome: Outcome, seconds: float) -> None:
+def _summarise(outcome: Tally, seconds: float) -> None:
     click.echo(f"Applied in {seconds:.1f}s: {len(outcome.done)} done, {len(outcome.failed)} "
                f"failed, {len(outcome.uncertain)} uncertain, {len(outcome.not_started)} not "
                f"started; {outcome.creates} tasks created, {outcome.polls} polls.")

@@ -20,16 +20,11 @@ import click
 
 from seedflow.atomic import write_atomic
 from seedflow.errors import LockError, SeedflowError
+from seedflow.lock.format import CONFLICT_MARKERS, lock_text, parse_lock
 from seedflow.lock.merge import same, three_way, union
 from seedflow.lock.model import LockEntry
-from seedflow.lock.store import (
-    CONFLICT_MARKERS,
-    Lock,
-    LockWriter,
-    lock_text,
-    parse_lock,
-    read_lock,
-)
+from seedflow.lock.read import Lock, read_lock
+from seedflow.lock.writer import LockWriter
 
 
 def merge(out: Path, inputs: Sequence[Path]) -> int:

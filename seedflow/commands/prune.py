@@ -18,23 +18,22 @@ provider: they are listed with a warning and pruned only with ``--yes``.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from seedflow.commands.confirm import confirm
 from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage, LockEntry, sort_key
-from seedflow.lock.store import LockWriter, read_lock
-from seedflow.outputs import file_sha256
-from seedflow.pipeline.load import load_pipeline
+from seedflow.lock.read import read_lock
+from seedflow.lock.writer import LockWriter
+from seedflow.outputs import OutputRoot, file_sha256
 from seedflow.pipeline.model import Pipeline
-from seedflow.plan.combos import Combination, resolve
+from seedflow.plan.combos import Combination
 from seedflow.plan.diff import Action, make_plan
-
-UNFINISHED = frozenset({"uncertain", "submitted"})
+from seedflow.project import open_spec
 
 
 @dataclass(frozen=True)
@@ -53,21 +52,20 @@ class FileAction:
 
 def prune(path: Path, *, lock_path: Path | None = None, files: bool = False,
           yes: bool = False) -> int:
-    pipeline = load_pipeline(path)
-    combinations = resolve(pipeline)
-    lock_file = lock_path or pipeline.default_lock
+    spec = open_spec(path, lock_path=lock_path)
+    pipeline, combinations, lock_file = spec.pipeline, spec.combinations, spec.lock_path
     if not orphans_of(read_lock(lock_file).entries, combinations):  # read-only when no work
         click.echo("No orphans.")
         return 0
     with LockWriter(lock_file) as writer:
         orphans = orphans_of(writer.lock.entries, combinations)
-        chosen = orphans if yes else [e for e in orphans if e.state not in UNFINISHED]
+        chosen = orphans if yes else [e for e in orphans if not e.state.unfinished]
         dropped = {e.fingerprint for e in chosen}
         remaining = {fp: e for fp, e in writer.lock.entries.items() if fp not in dropped}
         actions = file_actions(pipeline, chosen, remaining, combinations) if files else {}
         _show(pipeline, lock_file, orphans, actions, files=files)
-        _warn_unfinished([e for e in orphans if e.state in UNFINISHED], yes=yes)
-        _confirm(lock_file, chosen, actions, yes=yes)
+        _warn_unfinished([e for e in orphans if e.state.unfinished], yes=yes)
+        _ask(lock_file, chosen, actions, yes=yes)
         failed = _delete(actions)
         done = [e for e in chosen
                 if not any(a.file in failed for a in actions.get(e.fingerprint, ()))]
@@ -90,14 +88,14 @@ def file_actions(pipeline: Pipeline, chosen: list[LockEntry],
     """Per orphan fingerprint, what to do with each of its images (see the module docstring)."""
     folder = pipeline.folder
     used = _users(folder, remaining, combinations)
-    root = Path(os.path.realpath(pipeline.output_dir))
+    root = OutputRoot(folder, pipeline.output_dir)
     decided: dict[str, FileAction] = {}
     actions: dict[str, list[FileAction]] = {}
     for entry in chosen:
         for image in entry.images:
             real = os.path.realpath(folder / image.path)
             if real not in decided:
-                decided[real] = _decide(folder / image.path, real, image, root, used)
+                decided[real] = _decide(image.path, real, image, root, used)
             actions.setdefault(entry.fingerprint, []).append(decided[real])
     return actions
 
@@ -116,10 +114,10 @@ def _users(folder: Path, remaining: Mapping[str, LockEntry],
     return used
 
 
-def _decide(file: Path, real: str, image: LockedImage, root: Path,
+def _decide(stored: str, real: str, image: LockedImage, root: OutputRoot,
             used: Mapping[str, str]) -> FileAction:
-    shown = os.path.relpath(file).replace(os.sep, "/")
-    if not Path(real).is_relative_to(root):
+    file, shown = root.file(stored), root.shown(stored)
+    if not root.holds(stored):
         return FileAction(file, shown, "keep", "outside output_dir: seedflow never deletes there")
     if real in used:
         return FileAction(file, shown, "keep", f"still used by {used[real]}")
@@ -140,7 +138,7 @@ def _show(pipeline: Pipeline, lock_file: Path, orphans: list[LockEntry],
     click.echo(f"Orphaned entries in {lock_file} (no longer in {pipeline.path}):")
     for entry in orphans:
         task = f", task {entry.task_id}" if entry.task_id else ""
-        flight = "  (unfinished: may be a paid task in flight)" if entry.state in UNFINISHED else ""
+        flight = "  (unfinished: may be a paid task in flight)" if entry.state.unfinished else ""
         count = "" if files or not entry.images else f", {_files(len(entry.images))} left on disk"
         click.echo(f"  - {entry.address}  [{entry.state}{task}{count}]{flight}")
         for action in actions.get(entry.fingerprint, ()):
@@ -160,7 +158,7 @@ def _warn_unfinished(unfinished: list[LockEntry], *, yes: bool) -> None:
     click.echo(f"warning: {what}{then}", err=True)
 
 
-def _confirm(lock_file: Path, chosen: list[LockEntry],
+def _ask(lock_file: Path, chosen: list[LockEntry],
              actions: Mapping[str, list[FileAction]], *, yes: bool) -> None:
     if yes:
         return
@@ -170,11 +168,9 @@ def _confirm(lock_file: Path, chosen: list[LockEntry],
     deleting = _deleting(actions)
     files = f" and delete {_files(len(deleting))}" if deleting else ""
     what = f"remove {len(chosen)} entr{'ies' if len(chosen) != 1 else 'y'} from {lock_file}{files}"
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise SeedflowError(f"prune would {what}, and there is no terminal to confirm on; pass "
-                            "--yes to go ahead (--yes also prunes unfinished orphans)")
-    if not click.confirm(f"{what[0].upper()}{what[1:]}?", default=False):
-        raise SeedflowError("cancelled; nothing was changed")
+    confirm(f"{what[0].upper()}{what[1:]}?", action=f"prune would {what}",
+            without_terminal="pass --yes to go ahead (--yes also prunes unfinished orphans)",
+            cancelled="cancelled; nothing was changed")
 
 
 def _deleting(actions: Mapping[str, list[FileAction]]) -> list[Path]:

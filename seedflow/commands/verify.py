@@ -11,9 +11,8 @@ from pathlib import Path
 
 import click
 
-from seedflow.lock.model import LockedImage, LockEntry, sort_key
+from seedflow.lock.model import LockedImage, LockEntry, State, sort_key
 from seedflow.outputs import file_sha256
-from seedflow.plan.render import display_path
 from seedflow.project import Project, load_project
 
 PREFIX = 12  # hex digits of a sha256 shown in messages
@@ -55,14 +54,14 @@ def verify(path: Path, *, lock_path: Path | None = None) -> int:
     checked = 0
     mismatches: list[Mismatch] = []
     for entry in sorted(project.lock.entries.values(), key=sort_key):
-        if entry.state != "succeeded":
+        if entry.state != State.SUCCEEDED:
             continue
         for image in entry.images:
             checked += 1
             file = project.pipeline.folder / image.path
             state = found.get(file) or found.setdefault(file, _inspect(file))
             if state.sha256 != image.sha256 or state.size != image.size:
-                mismatches.append(Mismatch(display_path(project, image.path), entry, image, state,
+                mismatches.append(Mismatch(project.root.shown(image.path), entry, image, state,
                                            entry.fingerprint not in in_spec))
     if not mismatches:
         click.echo(f"Verified {checked} files: every locked output is present and matches its "

@@ -8,13 +8,13 @@ reported together.
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from seedflow.errors import SpecError, SpecErrors
+from seedflow.outputs import OutputRoot
 from seedflow.pipeline.matrix import count, expand
 from seedflow.pipeline.model import Asset, Pipeline
 from seedflow.pipeline.templates import Template, TemplateProblem, render_limits
@@ -91,7 +91,7 @@ def _expand_asset(pipeline: Pipeline, asset: Asset, limit: int, combos: list[Com
 def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:
     shapes = _Shapes(asset)
     prompts = _Memo(asset.prompt)
-    root = output_root(pipeline)
+    root = OutputRoot(pipeline.folder, pipeline.output_dir).prefix
     labels: dict[tuple[str, int], list[str]] = {}
     needs_index = "index" in asset.output.names
     for values in expand(asset.matrix):
@@ -206,12 +206,6 @@ def path_problem(rendered: str) -> str | None:
     if posixpath.normpath(rendered) in (".", ""):
         return "not a file path"
     return None
-
-
-def output_root(pipeline: Pipeline) -> str:
-    """output_dir relative to the pipeline's folder, the prefix of every stored output path."""
-    rel = os.path.relpath(pipeline.output_dir, pipeline.folder.absolute())
-    return rel.replace(os.sep, "/")
 
 
 def address(asset: str, values: Mapping[str, Any],

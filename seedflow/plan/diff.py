@@ -8,12 +8,14 @@ wrong: download again, free), ``relink`` (locked, output path changed: copy, fre
 
 from __future__ import annotations
 
+import fnmatch
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from seedflow.lock.model import LockedImage, LockEntry
+from seedflow.lock.model import LockedImage, LockEntry, State
+from seedflow.outputs import OutputCheck
 from seedflow.plan.combos import Combination
 
 
@@ -29,8 +31,6 @@ class Action(StrEnum):
 ACTIONS = tuple(Action)
 WORK = frozenset({Action.CREATE, Action.RESUME, Action.RESTORE, Action.RELINK})
 
-# (path, locked image) → is the file there and intact?
-OutputCheck = Callable[[str, LockedImage], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class PlanItem:
 
     @property
     def uncertain(self) -> bool:
-        return self.entry is not None and self.entry.state == "uncertain"
+        return self.entry is not None and self.entry.state == State.UNCERTAIN
 
 
 @dataclass(frozen=True)
@@ -96,14 +96,14 @@ def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEnt
 def _diff(combo: Combination, entry: LockEntry | None, intact: OutputCheck) -> PlanItem:
     if entry is None:
         return PlanItem(Action.CREATE, combo, None)
-    if entry.state == "uncertain":
+    if entry.state == State.UNCERTAIN:
         return PlanItem(Action.CREATE, combo, entry, note=(
             "an earlier create may have reached the provider (and been charged); apply "
             "re-submits it only with --retry-uncertain"))
-    if entry.state == "failed":
+    if entry.state == State.FAILED:
         return PlanItem(Action.CREATE, combo, entry,
                         note=f"the last attempt failed: {entry.error or 'unknown reason'}")
-    if entry.state == "submitted":
+    if entry.state == State.SUBMITTED:
         return PlanItem(Action.RESUME, combo, entry, note=f"task {entry.task_id}")
     return _locked(combo, entry, intact)
 
@@ -122,3 +122,19 @@ def _locked(combo: Combination, entry: LockEntry, intact: OutputCheck) -> PlanIt
         return PlanItem(Action.UNCHANGED, combo, entry)
     action = Action.RESTORE if any(m.source is None for m in moves) else Action.RELINK
     return PlanItem(action, combo, entry, tuple(moves))
+
+
+def matching(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
+    """Every item (work or not) whose address matches one of the ``targets`` globs.
+
+    Only ``*`` and ``?`` are wildcards: addresses are full of brackets (``hero[scene=dusk]``),
+    so ``[`` is literal and an address copied from ``plan`` selects exactly itself.
+    """
+    patterns = [p.replace("[", "[[]") for p in targets]
+    return [i for i in plan.items if any(fnmatch.fnmatchcase(i.address, p) for p in patterns)]
+
+
+def select(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
+    """The plan's work items, limited to addresses matching any of the ``targets`` globs."""
+    chosen = matching(plan, targets) if targets else plan.items
+    return [i for i in chosen if i.action in WORK]

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 from collections import Counter
 from collections.abc import Iterator
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from seedflow.plan.cost import Estimate, estimate
 from seedflow.plan.diff import Action, Plan, PlanItem
-from seedflow.project import Project
+from seedflow.providers import PROVIDERS
+
+if TYPE_CHECKING:
+    from seedflow.project import Project
 
 SYMBOLS = {Action.CREATE: "+", Action.RESUME: "~", Action.RESTORE: "↻",
            Action.RELINK: "→", Action.ORPHAN: "-", Action.UNCHANGED: " "}
@@ -30,33 +30,8 @@ def use_colour(stream_is_tty: bool) -> bool:
 
 
 def display_path(project: Project, path: str) -> str:
-    """A lock/spec path (relative to the pipeline folder) relative to the current directory."""
-    cwd = os.getcwd()
-    stored, shown = _root_prefixes(project.pipeline.folder, project.pipeline.output_dir, cwd)
-    rest = path[len(stored):]
-    if shown is not None and path.startswith(stored) and ".." not in rest:
-        return shown + rest  # every output: the root converted once
-    return _from_cwd(project.pipeline.folder, path, cwd)
-
-
-@lru_cache(maxsize=16)
-def _root_prefixes(folder: Path, output_dir: Path, cwd: str) -> tuple[str, str | None]:
-    """output_dir as stored (relative to the pipeline folder) and as shown (relative to cwd),
-    each with a trailing slash (or empty for the folder itself). ``shown + rest`` is exactly
-    what relpath gives unless output_dir is an ancestor of cwd (``..`` only), where a path could
-    lead back below cwd: then None, and each path takes the slow way."""
-    stored = os.path.relpath(output_dir, os.path.join(cwd, folder)).replace(os.sep, "/")
-    shown = os.path.relpath(output_dir, cwd).replace(os.sep, "/")
-    if shown != "." and all(part == ".." for part in shown.split("/")):
-        return ("" if stored == "." else stored + "/", None)
-    return ("" if stored == "." else stored + "/", "" if shown == "." else shown + "/")
-
-
-def _from_cwd(folder: Path, path: str, cwd: str) -> str:
-    target = posixpath.normpath(os.path.join(cwd, folder, path).replace(os.sep, "/"))
-    if target.startswith(cwd + "/"):
-        return target[len(cwd) + 1:]
-    return os.path.relpath(target, cwd).replace(os.sep, "/")
+    """A stored path as people see it (relative to the current directory)."""
+    return project.root.shown(path)
 
 
 def item_outputs(project: Project, item: PlanItem) -> list[str]:
@@ -68,13 +43,14 @@ def item_outputs(project: Project, item: PlanItem) -> list[str]:
 
 
 def unsent_notes(plan: Plan) -> list[str]:
-    """One plain sentence per asset whose seeds cannot be sent to its provider."""
+    """One plain sentence per asset whose seeds cannot be sent to its provider (the provider's
+    spec says what it cannot send)."""
     assets: Counter[tuple[str, str]] = Counter()
     for item in plan.items:
         if item.combination and item.combination.unsent and item.action != Action.ORPHAN:
             assets[(item.combination.asset, item.combination.provider)] += 1
-    return [f"asset `{asset}`: {provider} has no seed field for Seedream 4.0, so seeds are not "
-            f"sent; they still make {n} distinct combinations (images may differ only by chance)"
+    return [f"asset `{asset}`: {PROVIDERS[provider].unsent_note()}; they still make {n} "
+            "distinct combinations (images may differ only by chance)"
             for (asset, provider), n in assets.items()]
 
 

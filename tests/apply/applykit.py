@@ -19,18 +19,16 @@ from typing import Any
 
 from clirun import Result as Result  # re-exported for the apply tests
 from clirun import Run as Run
+from environment import scrubbed
 
 from seedflow.lock.model import LockEntry
-from seedflow.lock.store import read_lock
+from seedflow.lock.read import read_lock
 from seedflow.outputs import file_sha256
 from seedflow.sim import Simulator
 
 CANARY = "sk-canary-7f3a9c1e5b2d4a68"
 """The API key every test uses; it must never show up in a file or in any output."""
 
-KEYS = ("APIKLEY_API_KEY", "MODELLIX_API_KEY")
-CLEARED = ("SEEDFLOW_FAILPOINT", "SEEDFLOW_CONCURRENCY", "SEEDFLOW_APIKLEY_RATE",
-           "SEEDFLOW_MODELLIX_RATE", "SEEDFLOW_SIM_LATENCY", "SEEDFLOW_POLL_MAX")
 SUBPROCESS_TIMEOUT = 60.0
 
 
@@ -124,8 +122,7 @@ def tasks_by_address(sim: Simulator, project: Project) -> Counter[str]:
 
 
 def subprocess_env(extra: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in CLEARED and k not in KEYS}
-    return {**base, **extra}
+    return {**scrubbed(os.environ), **extra}
 
 
 def run_subprocess(cwd: Path, args: list[str], env: dict[str, str], *,

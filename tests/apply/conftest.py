@@ -3,22 +3,15 @@ writer, an environment that points seedflow at the simulator, and in-process run
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from applykit import CANARY, CLEARED, Project, Run
+from applykit import CANARY, Project, Run
 from clirun import in_process
 
 from seedflow.sim import SimConfig, Simulator
-
-
-@pytest.fixture(autouse=True)
-def _no_failpoint_here() -> None:
-    # The failpoint spec is read once at import: this process must never carry one.
-    assert not os.environ.get("SEEDFLOW_FAILPOINT")
 
 
 @pytest.fixture
@@ -57,8 +50,6 @@ def env(monkeypatch: pytest.MonkeyPatch, project: Project, tmp_path: Path
     backoff delays, the canary as both API keys, the crash log under tmp_path, and the project
     folder as the working directory. Returns the variables set (for subprocesses)."""
     monkeypatch.chdir(project.root)
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
 
     def point(simulator: Simulator, **extra: str) -> dict[str, str]:
         values = {

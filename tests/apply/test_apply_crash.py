@@ -25,7 +25,8 @@ from applykit import (
     wait_for,
 )
 
-from seedflow.lock.store import journal_path, read_lock
+from seedflow.lock.journal import journal_path
+from seedflow.lock.read import read_lock
 from seedflow.sim import Simulator
 
 KILLED = -signal.SIGKILL

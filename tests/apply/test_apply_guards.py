@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from applykit import Project, Result, Run, start_subprocess, wait_for
 
-from seedflow.lock.store import journal_path
+from seedflow.lock.journal import journal_path
 from seedflow.sim import Simulator
 
 

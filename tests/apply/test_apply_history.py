@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from applykit import Project, Run
 
-from seedflow.lock.store import lock_text
+from seedflow.lock.format import lock_text
 from seedflow.sim import Fault, Simulator
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from applykit import Project, Run
 
-from seedflow.lock.store import LockWriter
+from seedflow.lock.journal import Journal
 from seedflow.sim import Simulator
 
 
@@ -36,16 +36,16 @@ def test_pacing_holds_when_the_first_creates_are_held_up(
         seedflow: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first window's creates reach the provider late (two slow fsyncs of the intent
     records, as on a busy CI disk); the next window's must still not crowd them."""
-    sync = LockWriter._sync
+    sync = Journal.sync
     calls: list[None] = []
 
-    def slow_at_first(self: LockWriter) -> None:
+    def slow_at_first(self: Journal) -> None:
         calls.append(None)
         if len(calls) <= 2:
             time.sleep(0.3)
         sync(self)
 
-    monkeypatch.setattr(LockWriter, "_sync", slow_at_first)
+    monkeypatch.setattr(Journal, "sync", slow_at_first)
     sim = make_sim(rate_limit=(5, 1.0))
     env(sim, SEEDFLOW_APIKLEY_RATE="5/1s")
     addresses = project.write(things=("mug", "lamp"), seeds=(1, 2, 3, 4, 5))

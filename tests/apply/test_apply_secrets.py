@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from applykit import CANARY, Project, Run, run_subprocess
 
-from seedflow.lock.store import journal_path
+from seedflow.lock.journal import journal_path
 from seedflow.providers.apikley.client import ApikleyClient
 from seedflow.sim import Fault, Simulator
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from clirun import Result, Run, in_process
 
+from seedflow.lock.format import lock_text
 from seedflow.lock.model import LockedImage, LockEntry
-from seedflow.lock.store import lock_text
 from seedflow.pipeline.load import load_pipeline
 from seedflow.plan.combos import Combination, resolve
 
@@ -33,8 +33,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv(CANARY_NAME, CANARY_VALUE)
-    for name in ("NO_COLOR", "APIKLEY_API_KEY", "MODELLIX_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def dedent(text: str) -> str:

@@ -11,8 +11,11 @@ import pytest
 
 from seedflow import __version__
 from seedflow.errors import LockError
+from seedflow.lock.format import lock_text, parse_lock
+from seedflow.lock.journal import journal_path
 from seedflow.lock.model import NOTE, LockedImage, LockEntry, entry_from_json
-from seedflow.lock.store import LockWriter, journal_path, lock_text, parse_lock, read_lock
+from seedflow.lock.read import read_lock
+from seedflow.lock.writer import LockWriter
 
 from .conftest import Run, WritePipeline, assert_no_traceback
 

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from seedflow.lock.model import LockedImage, LockEntry
-from seedflow.lock.store import Lock
-from seedflow.outputs import presence_check
+from seedflow.lock.read import Lock
+from seedflow.outputs import OutputRoot
 from seedflow.plan.combos import Combination
 from seedflow.plan.diff import Plan, make_plan
 from seedflow.project import Project, load_project
@@ -76,8 +76,8 @@ def with_entries(project: Project, entries: Iterable[LockEntry]) -> Project:
 
 def plan_of(project: Project) -> Plan:
     return make_plan(project.combinations, project.lock.entries,
-                     presence_check(project.pipeline.folder,
-                                    project.pipeline.output_dir))
+                     OutputRoot(project.pipeline.folder,
+                                project.pipeline.output_dir).presence_check())
 
 
 def load(path: Path) -> Project:

@@ -108,7 +108,20 @@ def test_the_pipeline_paired_with_the_lockfiles_is_valid(corpus: Path, cli: Run)
     result = cli("validate", "locks/pipeline.yaml")
     assert result.code == 0, result.text
     before = snapshot(corpus)
-    plan = cli("plan", "locks/pipeline.yaml", "--lock", "locks/absent.lock")
+    assert not Path("locks/pipeline.lock").exists()
+    plan = cli("plan", "locks/pipeline.yaml")
     assert plan.code == 0, plan.text
     assert "2 to create" in plan.out
+    assert snapshot(corpus) == before
+
+
+def test_an_explicit_lock_that_does_not_exist_is_an_error(corpus: Path, cli: Run) -> None:
+    """A mistyped --lock must not plan everything as new (nor verify nothing as "ok")."""
+    before = snapshot(corpus)
+    for command in ("plan", "verify", "gallery"):
+        extra = ["-o", "out"] if command == "gallery" else []
+        result = cli(command, "locks/pipeline.yaml", "--lock", "locks/absent.lock", *extra)
+        assert (result.code, result.err) == (1, (
+            "error: --lock locks/absent.lock does not exist. Check the path (without --lock, "
+            "seedflow uses locks/pipeline.lock)\n")), command
     assert snapshot(corpus) == before

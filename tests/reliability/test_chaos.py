@@ -38,14 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from environment import scrubbed
 from jsonschema import Draft202012Validator
 
 from seedflow.lock.model import LockEntry
-from seedflow.lock.store import read_lock
+from seedflow.lock.read import read_lock
 from seedflow.outputs import file_sha256
 from seedflow.sim import Fault, SimConfig, Simulator
 
-from .conftest import SCRUBBED, Run
+from .conftest import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_SCHEMA = ROOT / "schemas" / "lock.schema.json"
@@ -232,7 +233,7 @@ def chaos(tmp_path: Path) -> Iterator[Chaos]:
                                            for f, r in FAULT_RATES.items()},
                               slow_seconds=0.3, rate_limit=(60, 1.0)))
     sim.start()
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env = scrubbed(os.environ)
     env.update({
         "APIKLEY_API_KEY": "x",
         "SEEDFLOW_APIKLEY_BASE_URL": sim.base_url,

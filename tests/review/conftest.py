@@ -16,10 +16,6 @@ import pytest
 from seedflow.cli import main
 from seedflow.lock.model import LockedImage, LockEntry, State
 
-CLEARED = ("APIKLEY_API_KEY", "MODELLIX_API_KEY", "SEEDFLOW_SIM_URL", "SEEDFLOW_FAILPOINT",
-           "SEEDFLOW_CONCURRENCY", "SEEDFLOW_APIKLEY_RATE", "SEEDFLOW_MODELLIX_RATE",
-           "SEEDFLOW_POLL_MAX", "SEEDFLOW_RETRY_BASE")
-
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -27,8 +23,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "work"
     root.mkdir()
     monkeypatch.chdir(root)
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SEEDFLOW_SIM_LATENCY", "0.05")
     monkeypatch.setenv("SEEDFLOW_POLL_INTERVAL", "0.05")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -79,18 +73,19 @@ def apply(pipeline: Path, *args: str) -> None:
     assert main(["apply", str(pipeline), *args]) == 0
 
 
-def entry(fp: str, state: State = "succeeded", *, task: str | None = "t1", attempts: int = 1,
-          images: int = 1, submitted: str | None = "2026-01-01T00:00:00Z",
+def entry(fp: str, state: State | str = State.SUCCEEDED, *, task: str | None = "t1",
+          attempts: int = 1, images: int = 1, submitted: str | None = "2026-01-01T00:00:00Z",
           completed: str | None = None, address: str | None = None,
           path: str = "out") -> LockEntry:
     """A hand-made lock entry (``completed`` defaults to a time for finished states)."""
-    if state in ("succeeded", "failed") and completed is None:
+    state = State(state)
+    if state in (State.SUCCEEDED, State.FAILED) and completed is None:
         completed = "2026-01-01T00:01:00Z"
-    if state == "uncertain":
+    if state == State.UNCERTAIN:
         task, submitted, completed = None, None, None
     pictures = tuple(LockedImage(f"{path}/{fp}-{task}-{i}.png", f"{i:064x}", 100 + i,
                                  f"https://example.test/{task}/{i}.png") for i in range(images))
     return LockEntry(fingerprint=fp, address=address or f"a[{fp}]", asset="a", provider="sim",
                      state=state, request={"prompt": fp}, task_id=task, submitted_at=submitted,
                      completed_at=completed, attempts=attempts,
-                     images=pictures if state != "uncertain" else ())
+                     images=pictures if state != State.UNCERTAIN else ())

@@ -13,8 +13,10 @@ import pytest
 from seedflow.cli import cli, main
 from seedflow.commands.lock import merge, merge_driver
 from seedflow.errors import LockError, SeedflowError
+from seedflow.lock.format import lock_text, parse_lock
 from seedflow.lock.model import LockEntry
-from seedflow.lock.store import LockWriter, lock_text, parse_lock, read_lock
+from seedflow.lock.read import read_lock
+from seedflow.lock.writer import LockWriter
 
 from .conftest import Write, apply, entry
 

@@ -12,7 +12,8 @@ import pytest
 from seedflow.commands.prune import prune
 from seedflow.errors import LockError, SeedflowError
 from seedflow.lock.model import LockedImage
-from seedflow.lock.store import LockWriter, read_lock
+from seedflow.lock.read import read_lock
+from seedflow.lock.writer import LockWriter
 
 from .conftest import Write, apply, entry
 

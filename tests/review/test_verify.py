@@ -9,7 +9,7 @@ import pytest
 
 from seedflow.commands.verify import verify
 from seedflow.errors import LockError
-from seedflow.lock.store import read_lock
+from seedflow.lock.read import read_lock
 from seedflow.sim import SimConfig, Simulator
 
 from .conftest import Write, apply
