@@ -1,4 +1,4 @@
-"""Shared helpers for the core tests: pipelines on disk, running the CLI, building lockfiles.
+"""Shared helpers for tests that write pipelines: files, in-process CLI runs, lockfiles.
 
 Every test runs in its own temporary folder (the current directory), so the paths seedflow
 prints are short and exact (``p.yaml:4:5: ...``) and whole messages can be compared.

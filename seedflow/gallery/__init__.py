@@ -36,8 +36,7 @@ def write_gallery(project: Project, out: Path, *, rows: str | None = None,
     pipeline = project.pipeline
     page = build_page(pipeline, project.plan(), rows=rows, cols=cols, plan_mode=plan_mode)
     prepare_folder(out, link=link)
-    media = materialize(sources(page), folder=pipeline.folder, root=pipeline.output_dir,
-                        out=out, link=link)
+    media = materialize(sources(page), root=project.root, out=out, link=link)
     index = out / INDEX
     write_text(index, render(attach_media(page, media)))
     return index

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from seedflow.errors import SeedflowError
 from seedflow.gallery.build import Media
+from seedflow.outputs import OutputRoot
 
 THUMB_SIDE = 320
 JPEG_QUALITY = 85
@@ -50,16 +51,15 @@ def prepare_folder(out: Path, *, link: bool) -> None:
         raise SeedflowError(f"cannot create the gallery folder {out}: {exc.strerror}") from None
 
 
-def materialize(sources: Iterable[str], *, folder: Path, root: Path, out: Path,
+def materialize(sources: Iterable[str], *, root: OutputRoot, out: Path,
                 link: bool) -> dict[str, Media | str]:
-    """Thumbnail (and copy, or link) each source file, which is relative to ``folder`` and
-    must lie inside ``root``. Maps each source to its :class:`Media`, or to why it cannot be
+    """Thumbnail (and copy, or link) each source file (a stored path), which must lie inside
+    output_dir. Maps each source to its :class:`Media`, or to why it cannot be
     shown. Stale sha256-named files from earlier builds are removed."""
     result: dict[str, Media | str] = {}
     written: set[Path] = set()
-    real_root = root.resolve()
     for source in sources:
-        media = _one(folder / source, real_root, out, link)
+        media = _one(source, root, out, link)
         if isinstance(media, Media):
             written.add(out / media.thumb)
             if not link:
@@ -69,12 +69,12 @@ def materialize(sources: Iterable[str], *, folder: Path, root: Path, out: Path,
     return result
 
 
-def _one(path: Path, root: Path, out: Path, link: bool) -> Media | str:
-    real = path.resolve()
-    if not real.is_relative_to(root):
+def _one(source: str, root: OutputRoot, out: Path, link: bool) -> Media | str:
+    if not root.holds(source):
         return "the file is outside the pipeline's output_dir"
+    path = root.file(source)
     try:
-        data = real.read_bytes()
+        data = path.resolve().read_bytes()
     except OSError as exc:
         return f"cannot read the file ({exc.strerror})"
     digest = hashlib.sha256(data).hexdigest()

@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from corekit import Run, WritePipeline, assert_no_traceback
 
 import seedflow.commands.validate
 from seedflow import __version__
 from seedflow.cli import main
 from seedflow.errors import SeedflowError
-
-from .conftest import Run, WritePipeline, assert_no_traceback
 
 GOOD = """\
     version: 1

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from .conftest import Run, WritePipeline, assert_no_traceback, dedent
+from corekit import Run, WritePipeline, assert_no_traceback, dedent
 
 # name → (pipeline text, the one error validate prints for it)
 CASES: dict[str, tuple[str, str]] = {

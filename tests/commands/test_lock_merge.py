@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from reviewkit import Write, apply, entry
 
 from seedflow.cli import cli, main
 from seedflow.commands.lock import merge, merge_driver
@@ -17,8 +18,6 @@ from seedflow.lock.format import lock_text, parse_lock
 from seedflow.lock.model import LockEntry
 from seedflow.lock.read import read_lock
 from seedflow.lock.writer import LockWriter
-
-from .conftest import Write, apply, entry
 
 A = {fp: entry(fp, task=f"t{fp[0]}") for fp in ("1" * 32, "2" * 32)}
 B = {fp: entry(fp, task=f"t{fp[0]}") for fp in ("3" * 32, "4" * 32)}

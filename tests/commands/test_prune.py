@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from reviewkit import Write, apply, entry
 
 from seedflow.commands.prune import prune
 from seedflow.errors import LockError, SeedflowError
 from seedflow.lock.model import LockedImage
 from seedflow.lock.read import read_lock
 from seedflow.lock.writer import LockWriter
-
-from .conftest import Write, apply, entry
 
 LOCK = Path("pipelines/p.lock")
 ALL = {"shots[thing=cup, seed=1]", "shots[thing=cup, seed=2]", "shots[thing=lamp, seed=1]",

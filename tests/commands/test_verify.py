@@ -6,13 +6,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from reviewkit import Write, apply
 
 from seedflow.commands.verify import verify
 from seedflow.errors import LockError
 from seedflow.lock.read import read_lock
 from seedflow.sim import SimConfig, Simulator
-
-from .conftest import Write, apply
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

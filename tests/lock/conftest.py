@@ -1,13 +1,6 @@
-"""Lock package tests: each runs in its own temporary folder, with crash logs kept there."""
+"""Lock tests: each in its own temporary folder (the current directory), pipelines written
+there, the CLI run in-process (the fixtures of tests/corekit.py)."""
 
-from __future__ import annotations
+from corekit import _isolated, run, write_pipeline
 
-from pathlib import Path
-
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+__all__ = ["_isolated", "run", "write_pipeline"]

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from corekit import Run, WritePipeline, assert_no_traceback
 
 from seedflow import __version__
 from seedflow.errors import LockError
@@ -16,8 +17,6 @@ from seedflow.lock.journal import journal_path
 from seedflow.lock.model import NOTE, LockedImage, LockEntry, entry_from_json
 from seedflow.lock.read import read_lock
 from seedflow.lock.writer import LockWriter
-
-from .conftest import Run, WritePipeline, assert_no_traceback
 
 SHA = "ab" * 32
 

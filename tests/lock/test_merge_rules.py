@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reviewkit import entry
 
 from seedflow.lock.merge import pick, three_way, union
 from seedflow.lock.model import LockEntry, State
-
-from .conftest import entry
 
 FP = "a" * 32
 

@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from .conftest import Run, WritePipeline, assert_no_traceback, dedent
+from corekit import Run, WritePipeline, assert_no_traceback, dedent
 
 
 def pipeline(output_dir: str = "out", aspect: str = '"1:1"', extra: str = "") -> str:

@@ -8,12 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from corekit import Run, WritePipeline, assert_no_traceback
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seedflow.pipeline.matrix import Matrix, count, expand, matches
-
-from .conftest import Run, WritePipeline, assert_no_traceback
 
 
 def matrix(axes: Mapping[str, Sequence[Any]], include: Sequence[Mapping[str, Any]] = (),

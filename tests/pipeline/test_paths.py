@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from .conftest import (
+from corekit import (
     Run,
     WritePipeline,
     assert_no_traceback,

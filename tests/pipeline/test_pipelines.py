@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from .conftest import Run, assert_no_traceback
+from corekit import Run, assert_no_traceback
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 SHIPPED = sorted(PIPELINES.glob("*.yaml")) + sorted(PIPELINES.glob("*.yml"))

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corekit import CANARY_NAME, CANARY_VALUE, Run, WritePipeline, assert_no_traceback
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seedflow.pipeline.templates import Template, TemplateProblem
-
-from .conftest import CANARY_NAME, CANARY_VALUE, Run, WritePipeline, assert_no_traceback
 
 SANDBOXED = "not allowed in a template (sandboxed): "
 NO_LOADER = "template error: no loader for this environment specified"
@@ -230,7 +229,7 @@ def test_a_dict_key_named_like_a_method_is_the_key_on_both_paths() -> None:
 
 def test_fast_and_sandbox_paths_give_the_same_fingerprints(write_pipeline: WritePipeline,
                                                            ) -> None:
-    from .conftest import fingerprints
+    from corekit import fingerprints
 
     text = """\
         version: 1

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from corekit import Run, WritePipeline, assert_no_traceback
 
 from seedflow.pipeline import templates
-
-from .conftest import Run, WritePipeline, assert_no_traceback
 
 TOO_LONG = "the template renders {n} characters; at most 100,000 are allowed"
 ADDRESS = ("the template prints a Python object (its text holds a memory address, which "

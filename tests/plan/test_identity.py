@@ -6,10 +6,9 @@ import json
 import re
 
 import pytest
+from corekit import Run, WritePipeline, combos_of, fingerprints
 
 from seedflow.plan.fingerprint import canonical_json, fingerprint
-
-from .conftest import Run, WritePipeline, combos_of, fingerprints
 
 BASE = """\
     version: 1

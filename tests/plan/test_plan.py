@@ -7,12 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from seedflow.lock.model import LockEntry
-from seedflow.plan.combos import Combination
-from seedflow.plan.diff import Action, make_plan
-
-from .conftest import (
+from corekit import (
     Run,
     WritePipeline,
     assert_no_traceback,
@@ -21,6 +16,10 @@ from .conftest import (
     image,
     write_lock,
 )
+
+from seedflow.lock.model import LockEntry
+from seedflow.plan.combos import Combination
+from seedflow.plan.diff import Action, make_plan
 
 PIPELINE = """\
     version: 1

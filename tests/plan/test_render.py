@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 import pytest
-from core.conftest import Run, WritePipeline, combos_of, entry_for, image, write_lock
+from corekit import Run, WritePipeline, combos_of, entry_for, image, write_lock
 
 from seedflow.plan import render
 from seedflow.project import load_project

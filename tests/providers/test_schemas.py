@@ -17,7 +17,7 @@ from seedflow.cli import main
 from seedflow.errors import SeedflowError
 from seedflow.providers.schemas import derive, dump, request_schema, response_schema, schema_dir
 
-SCHEMAS = Path(__file__).parent.parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 PROVIDERS = ("apikley", "modellix")
 
 APIKLEY_EXAMPLE: dict[str, Any] = {  # FACTS.md / the provider's page: the documented request
