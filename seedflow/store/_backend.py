@@ -48,6 +48,11 @@ class StoreOptions:
     connect_timeout: float = 5.0       # seconds
     request_timeout: float = 120.0     # seconds, one whole request (a 64 MiB body included)
 
+    def __post_init__(self) -> None:
+        if self.max_object_bytes < 1 or self.concurrency < 1 or self.max_retries < 0 or min(
+                self.retry_timeout, self.connect_timeout, self.request_timeout) <= 0:
+            raise ValueError(f"invalid store options: {self}")
+
 
 # Environment variables whose values must never appear in a message.
 SECRET_VARS = (

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import obstore
 import obstore.exceptions as obx
@@ -50,6 +50,7 @@ R = TypeVar("R")
 
 LIST_PAGE = 1000          # keys per LIST request (the S3 maximum)
 LIST_MIN = 256            # below this many digests, has_many always asks object by object
+FANOUT_WAYS = 16 ** layout.FANOUT
 STREAM_CHUNK = 1 << 20    # bytes handed from obstore to the file per step
 OFFLOAD = 256 << 10       # chunks larger than this are hashed and written off the event loop
 
@@ -102,30 +103,32 @@ class ObjectStore:
         return await self._head(self.key(sha256), f"Checking {sha256}") is not None
 
     async def has_many(self, digests: Iterable[str]) -> set[str]:
-        """The subset of ``digests`` the store holds.
+        """The subset of ``digests`` the store holds, in as few requests as it can tell.
 
-        Few digests: one HEAD each, ``concurrency`` at a time. Many: the store lists the
-        fan-out prefixes instead when that takes fewer requests, judged from the size of the
-        first prefix listed (a listing costs one request per 1,000 keys, whatever it holds).
+        Few digests: one HEAD each, ``concurrency`` at a time. Many: the fan-out prefix holding
+        most of them is listed first, which estimates the store's size (a listing costs one
+        request per 1,000 keys); the rest is then asked the cheapest way of three - a HEAD per
+        digest, a listing of each needed prefix (concurrently), or one listing of the whole
+        store.
         """
         wanted = {_checked(d) for d in digests}
-        if len(wanted) < LIST_MIN or not await self._exists_root():
+        if len(wanted) < LIST_MIN or not self._exists_root():
             return await self._head_many(wanted)
         groups: dict[str, set[str]] = defaultdict(set)
         for digest in wanted:
             groups[layout.fanout_prefix(digest)].add(digest)
         first = max(groups, key=lambda p: len(groups[p]))
         found, listed = await self._list_matching(first, groups.pop(first))
-        pages_per_prefix = max(1, math.ceil(listed / LIST_PAGE))
-        rest = [d for group in groups.values() for d in group]
-        if len(groups) * pages_per_prefix >= len(rest):
-            return found | await self._head_many(set(rest))
+        way = cheapest(sum(len(group) for group in groups.values()), len(groups), listed)
+        if way == "head":
+            return found | await self._head_many(set().union(*groups.values()))
+        if way == "list-all":
+            everything, _ = await self._list_matching(layout.ALGORITHM + "/", wanted)
+            return everything
         results = await bounded(list(groups.items()),
                                 lambda item: self._list_matching(*item),
                                 self.options.concurrency)
-        for matched, _ in results:
-            found |= matched
-        return found
+        return found.union(*(matched for matched, _ in results))
 
     async def check_readable(self) -> None:
         """Raise a clear :class:`StoreError` unless the store can be listed and read."""
@@ -254,11 +257,11 @@ class ObjectStore:
             raise translate(exc, self.location, f"Creating the store folder {self.url}") \
                 from None
 
-    async def _exists_root(self) -> bool:
+    def _exists_root(self) -> bool:
         return self.location.scheme != "file" or self.location.folder.is_dir()
 
     async def _head(self, key: str, what: str) -> ObjectMeta | None:
-        if not await self._exists_root():
+        if not self._exists_root():
             return None
         try:
             return await obstore.head_async(self._store(), key)
@@ -308,6 +311,17 @@ class ObjectStore:
                                 f"but {path} has {local:,}: one of them is damaged. Check the "
                                 "file's sha256; if it matches, delete the store's object and "
                                 "push again.")
+
+
+def cheapest(heads: int, prefixes: int, listed: int) -> Literal["head", "list-prefixes",
+                                                                 "list-all"]:
+    """How to ask about ``heads`` digests spread over ``prefixes`` fan-out prefixes, when one
+    prefix listed held ``listed`` keys: the way with the fewest requests (HEADs on a tie)."""
+    per_prefix = prefixes * max(1, math.ceil(listed / LIST_PAGE))
+    whole = max(1, math.ceil(listed * FANOUT_WAYS / LIST_PAGE))
+    if heads <= min(per_prefix, whole):
+        return "head"
+    return "list-all" if whole < per_prefix else "list-prefixes"
 
 
 def _checked(digest: str) -> str:

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from seedflow.store._backend import redact
 from seedflow.store.errors import StoreError, StoreIOError
+from seedflow.store.layout import is_sha256
 from seedflow.store.objects import ObjectStore, Outcome, bounded
 
 
@@ -81,9 +82,10 @@ async def push(store: ObjectStore, items: Iterable[Transfer], *,
                callback: TransferCallback | None = None,
                concurrency: int | None = None) -> TransferReport:
     """Upload every item the store lacks (one upload per distinct sha256)."""
-    unique = list({t.sha256: t for t in reversed(list(items))}.values())[::-1]
     report = TransferReport()
     hook = callback or NoProgress()
+    valid = _valid(store, items, report, hook)
+    unique = list({t.sha256: t for t in reversed(valid)}.values())[::-1]
     try:
         present = await store.has_many(t.sha256 for t in unique)
     except StoreError as exc:
@@ -107,12 +109,27 @@ async def pull(store: ObjectStore, items: Iterable[Transfer], *, overwrite: bool
                concurrency: int | None = None) -> TransferReport:
     """Download every item whose local file is missing or not intact (sha256-verified)."""
     report = TransferReport()
+    hook = callback or NoProgress()
 
     def download(t: Transfer) -> Awaitable[Outcome]:
         return store.get_file(t.sha256, t.path, size=t.size, overwrite=overwrite)
 
-    await _run(store, list(items), download, report, callback or NoProgress(), concurrency)
+    await _run(store, _valid(store, items, report, hook), download, report, hook, concurrency)
     return report
+
+
+def _valid(store: ObjectStore, items: Iterable[Transfer], report: TransferReport,
+           hook: TransferCallback) -> list[Transfer]:
+    """The items whose digest is a sha256; the others finish as failed right away."""
+    valid = []
+    for item in items:
+        if is_sha256(item.sha256):
+            valid.append(item)
+        else:
+            error = StoreError(store.url, f"{item.path}: {item.sha256[:80]!r} is not a sha256 "
+                               "digest; the lock entry is damaged.")
+            _finish(Result(item, Outcome.FAILED, error), report, hook)
+    return valid
 
 
 async def _run(store: ObjectStore, items: list[Transfer],

@@ -1,0 +1,62 @@
+"""Stores to test against: every test that takes ``store`` runs once per backend.
+
+- ``folder``: a local folder (obstore's LocalStore),
+- ``memory``: obstore's in-process MemoryStore,
+- ``s3-moto``: a real S3 server over HTTP (moto's, in a child process, see tests/s3server.py),
+- ``s3-minio``: MinIO over HTTP, when a ``minio`` binary is installed (skipped otherwise).
+
+The S3 stores get their credentials and endpoint the way users do: AWS_* environment variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from s3server import MinioServer, S3Server
+from storekit import FAST, s3_store
+
+from seedflow.store import ObjectStore
+
+BACKENDS = ["folder", "memory", "s3-moto", "s3-minio"]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def minio_server() -> Iterator[MinioServer]:
+    if not MinioServer.available():
+        pytest.skip("no minio binary installed")
+    with MinioServer() as server:
+        yield server
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+          request: pytest.FixtureRequest) -> ObjectStore:
+    if backend == "folder":
+        return ObjectStore.open(str(tmp_path / "store"), options=FAST)
+    if backend == "memory":
+        return ObjectStore.open("memory://", options=FAST)
+    server = request.getfixturevalue("s3_server" if backend == "s3-moto" else "minio_server")
+    return s3_store(server, monkeypatch)
+
+
+@pytest.fixture
+def moto(s3_server: S3Server) -> Iterator[S3Server]:
+    """The session's moto server, its counters zeroed and its knobs back at rest afterwards."""
+    s3_server.reset_stats()
+    yield s3_server
+    s3_server.set_latency(0)
+    s3_server.set_body_rate(0)
+    s3_server.require_auth(False)
