@@ -7,16 +7,24 @@ write the lock (apply, prune) open a :class:`~seedflow.lock` writer on ``spec.lo
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from seedflow.errors import SeedflowError
+from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.lock.read import Lock, read_lock
-from seedflow.outputs import OutputRoot
+from seedflow.outputs import OutputCheck, OutputRoot
 from seedflow.pipeline.load import load_pipeline
 from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination, resolve
-from seedflow.plan.diff import Plan, make_plan
+from seedflow.plan.diff import Checks, Plan, make_plan
+from seedflow.store import ObjectStore
+
+STORE_ENV = "SEEDFLOW_STORE"
 
 
 @dataclass(frozen=True)
@@ -38,13 +46,60 @@ class Project:
     combinations: list[Combination]
     lock: Lock
 
-    def plan(self, *, check_hashes: bool = False) -> Plan:
+    def plan(self, *, check_hashes: bool = False, store: ObjectStore | None = None) -> Plan:
         check = self.root.hash_check() if check_hashes else self.root.presence_check()
-        return make_plan(self.combinations, self.lock.entries, check)
+        return make_plan(self.combinations, self.lock.entries,
+                         plan_checks(check, self.lock.entries, store))
 
     @property
     def root(self) -> OutputRoot:
         return OutputRoot(self.pipeline.folder, self.pipeline.output_dir)
+
+
+def plan_checks(intact: OutputCheck, entries: Mapping[str, LockEntry],
+                store: ObjectStore | None) -> Checks:
+    """The plan's questions about the world, answered: files on disk, and (with a store) which
+    of the locked images missing here the store holds, asked in one batch."""
+    held: set[str] = set()
+    if store is not None:
+        intact = _remembered(intact)
+        missing = {image.sha256 for entry in entries.values() if entry.state is State.SUCCEEDED
+                   for image in entry.images if not intact(image.path, image)}
+        held = asyncio.run(_held(store, missing)) if missing else set()
+    return Checks(intact, held=lambda image: image.sha256 in held, now=datetime.now(UTC))
+
+
+def _remembered(intact: OutputCheck) -> OutputCheck:
+    """``intact``, each answer kept: with a store the plan asks twice about each image, and a
+    thorough check hashes the file."""
+    answers: dict[tuple[str, str], bool] = {}
+
+    def check(path: str, image: LockedImage) -> bool:
+        key = (path, image.sha256)
+        if key not in answers:
+            answers[key] = intact(path, image)
+        return answers[key]
+
+    return check
+
+
+async def _held(store: ObjectStore, digests: set[str]) -> set[str]:
+    await store.check_readable()
+    return await store.has_many(digests)
+
+
+def open_store(pipeline: Pipeline, flag: str | None = None,
+               env: Mapping[str, str] = os.environ) -> ObjectStore | None:
+    """Where images live for good: ``--store``, else ``SEEDFLOW_STORE`` (both relative to the
+    current directory when they are folders), else the pipeline's ``store:`` (relative to its
+    folder); None when none is set."""
+    if flag:
+        return ObjectStore.open(flag, base=Path.cwd())
+    if env.get(STORE_ENV):
+        return ObjectStore.open(env[STORE_ENV], base=Path.cwd())
+    if pipeline.store:
+        return ObjectStore.open(pipeline.store, base=pipeline.folder)
+    return None
 
 
 def open_spec(path: Path, *, lock_path: Path | None = None,

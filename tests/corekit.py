@@ -70,13 +70,13 @@ def fingerprints(path: Path) -> dict[str, str]:
 
 def entry_for(combo: Combination, *, state: str = "succeeded", task_id: str | None = "task-1",
               images: Iterable[LockedImage] | None = None, error: str | None = None,
-              ) -> LockEntry:
+              completed_at: str = "2024-05-01T10:01:00Z") -> LockEntry:
     """A lock entry as apply would record it for ``combo``."""
     return LockEntry(
         fingerprint=combo.fingerprint, address=combo.address, asset=combo.asset,
         provider=combo.provider, state=state, request=combo.request,  # type: ignore[arg-type]
         task_id=task_id, submitted_at="2024-05-01T10:00:00Z",
-        completed_at="2024-05-01T10:01:00Z" if state == "succeeded" else None,
+        completed_at=completed_at if state == "succeeded" else None,
         images=tuple(images or ()), error=error, unsent=combo.unsent)
 
 

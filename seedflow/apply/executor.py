@@ -34,6 +34,7 @@ import httpx
 from seedflow import failpoints
 from seedflow.apply.download import DownloadError, download
 from seedflow.apply.files import OutputFiles
+from seedflow.apply.keeping import Keeper
 from seedflow.apply.pacing import PollSchedule, RateLimiter, backoff_delay
 from seedflow.apply.progress import (
     Finished,
@@ -92,12 +93,14 @@ class Tally:
     failed: list[tuple[str, str]] = field(default_factory=list)
     uncertain: list[tuple[str, str]] = field(default_factory=list)
     not_started: list[tuple[str, str]] = field(default_factory=list)
+    unstored: list[tuple[str, str]] = field(default_factory=list)  # generated, not uploaded
     creates: int = 0
     polls: int = 0
+    uploads: int = 0
 
     @property
     def ok(self) -> bool:
-        return not (self.failed or self.uncertain or self.not_started)
+        return not (self.failed or self.uncertain or self.not_started or self.unstored)
 
     def add(self, address: str, result: Finished) -> None:
         if result.outcome is Outcome.DONE:
@@ -116,7 +119,7 @@ class Executor:
     def __init__(self, *, files: OutputFiles, recorder: Records,
                  clients: Mapping[str, ProviderClient], downloads: httpx.AsyncClient,
                  settings: Settings, hooks: Hooks, rebase: Rebase = lambda provider, url: url,
-                 wakeups: Wakeups | None = None) -> None:
+                 wakeups: Wakeups | None = None, keeper: Keeper | None = None) -> None:
         self.files = files
         self.recorder = recorder
         self.clients = clients
@@ -125,6 +128,7 @@ class Executor:
         self.hooks = hooks
         self.rebase = rebase
         self.wakeups = wakeups or Wakeups(None)
+        self.keeper = keeper
         self.tally = Tally()
         self.stopped: dict[str, str] = {}   # provider → why no new creates start
         self.limiters = {name: RateLimiter(settings.rates.get(name, c.limits.create_rate))
@@ -145,6 +149,10 @@ class Executor:
                    for _ in range(self._width(key, queue.qsize()))]
         async with self.wakeups.listening():
             await asyncio.gather(*workers)
+        if self.keeper is not None:
+            await self.keeper.finish()
+            self.tally.unstored = self.keeper.failed
+            self.tally.uploads = self.keeper.uploaded
         return self.tally
 
     def _width(self, provider: str, size: int) -> int:
@@ -342,6 +350,7 @@ class Executor:
                                  completed_at=now_iso() if last else None)
             failpoints.hit("after-image")
             await self.recorder.record(entry)
+            self._keep(combo.address, image)
         note = "" if len(urls) >= len(combo.outputs) else \
             f" (the provider returned {len(urls)} of {len(combo.outputs)} images)"
         return done(", ".join(self.files.shown(i.path) for i in images) + note)
@@ -376,7 +385,9 @@ class Executor:
         images = list(entry.images)
         shown: list[str] = []
         for move in moves:
-            if move.source is not None and self.files.intact(move.source, move.image):
+            if move.stored:
+                shown.append(f"{self.files.shown(move.target)} (in the store)")
+            elif move.source is not None and self.files.intact(move.source, move.image):
                 try:
                     await self.files.copy(move.source, move.target)
                 except (SeedflowError, OSError) as exc:
@@ -390,10 +401,25 @@ class Executor:
             images[move.index] = LockedImage(move.target, move.image.sha256, move.image.size,
                                              move.image.url)
         await self.recorder.record(entry.evolve(images=tuple(images)))
+        for move in moves:
+            if not move.stored:
+                self._keep(combo.address, images[move.index])
         return done(", ".join(shown))
 
+    def _keep(self, address: str, image: LockedImage) -> None:
+        if self.keeper is not None:
+            self.keeper.keep(address, self.files.root.file(image.path), image.sha256)
+
     async def _restore(self, combo: Combination, move: Move) -> Finished | None:
-        """Download a locked image again; None when it is back, byte for byte."""
+        """Bring a locked image back, byte for byte (None), from the store if it holds it,
+        else from the provider's result URL; or say why not."""
+        if self.keeper is not None:
+            try:
+                if await self.keeper.restore(move.image.sha256, self.files.target(move.target),
+                                             move.image.size):
+                    return None
+            except SeedflowError as exc:
+                return failed(f"restoring {move.target} from the store failed: {exc.message}")
         got = await self._fetch(combo.address, self.rebase(combo.provider, move.image.url),
                                 move.target)
         if isinstance(got, _Unfetched) and not got.retryable:

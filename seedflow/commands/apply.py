@@ -12,6 +12,7 @@ from rich.console import Console
 
 from seedflow.apply.executor import Executor, Settings, Tally
 from seedflow.apply.files import OutputFiles
+from seedflow.apply.keeping import Keeper
 from seedflow.apply.progress import LiveProgress, PlainLog
 from seedflow.apply.recorder import Recorder
 from seedflow.apply.runtime import check_keys, download_client, open_clients, settings_from_env
@@ -26,8 +27,9 @@ from seedflow.plan.cost import check_budget, estimate
 from seedflow.plan.diff import Action, PlanItem, make_plan, matching, select
 from seedflow.plan.render import summary_line
 from seedflow.plan.shard import fragment_path, in_shard, parse_shard
-from seedflow.project import open_spec
+from seedflow.project import open_spec, open_store, plan_checks
 from seedflow.providers import PROVIDERS
+from seedflow.store import ObjectStore
 
 LISTED = 20
 
@@ -37,9 +39,10 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
           targets: tuple[str, ...] = (), retry_uncertain: bool = False,
           recreate_expired: bool = False, max_combinations: int | None = None,
           max_images: int | None = None, max_cost: float | None = None,
-          shard: str | None = None) -> int:
+          shard: str | None = None, store_url: str | None = None) -> int:
     spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations, new_lock=True)
     pipeline, combinations, main_lock = spec.pipeline, spec.combinations, spec.lock_path
+    store = open_store(pipeline, store_url)
     settings = settings_from_env(concurrency=concurrency, retry_uncertain=retry_uncertain,
                                  recreate_expired=recreate_expired)
     share = parse_shard(shard) if shard else None
@@ -53,7 +56,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
                     only=wanted) as writer:
         entries = {**base, **writer.lock.entries}
         plan = make_plan(combinations, entries,
-                         spec.root.hash_check())
+                         plan_checks(spec.root.hash_check(), entries, store))
         items = select(plan, targets)
         if targets and not matching(plan, targets):
             raise SeedflowError(f"--target {' '.join(targets)} matches no combination; "
@@ -70,14 +73,16 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         check_budget(cost, max_images=images,
                      max_cost=_first(max_cost, pipeline.budget.max_cost))
         check_keys(_providers(items))
+        if store is not None:  # a store that does not work is found before anything is paid
+            asyncio.run(store.check_writable())
         _confirm(items, plan_summary=f"{summary_line(plan)}\nCost: {cost.describe()}.", yes=yes,
                  settings=settings)
         started = time.monotonic()
         try:
-            outcome = asyncio.run(_execute(spec.root, writer, items, settings))
+            outcome = asyncio.run(_execute(spec.root, writer, items, settings, store))
         finally:
             writer.compact()
-    _summarise(outcome, time.monotonic() - started)
+    _summarise(outcome, time.monotonic() - started, path, store)
     return 0 if outcome.ok else 1
 
 
@@ -132,7 +137,7 @@ def _confirm(items: list[PlanItem], *, plan_summary: str, yes: bool,
 
 
 async def _execute(root: OutputRoot, writer: LockWriter, items: list[PlanItem],
-                   settings: Settings) -> Tally:
+                   settings: Settings, store: ObjectStore | None) -> Tally:
     terminal = sys.stderr.isatty()
     display = LiveProgress(len(items), Console(stderr=True)) if terminal \
         else PlainLog(sys.stderr)
@@ -143,12 +148,14 @@ async def _execute(root: OutputRoot, writer: LockWriter, items: list[PlanItem],
         executor = Executor(files=OutputFiles(root), recorder=Recorder(writer),
                             clients=connections.clients, downloads=http, settings=settings,
                             hooks=display, rebase=connections.rebase,
-                            wakeups=Wakeups(connections.callbacks))
+                            wakeups=Wakeups(connections.callbacks),
+                            keeper=Keeper(store) if store is not None else None)
         with display:
             return await executor.run(items)
 
 
-def _summarise(outcome: Tally, seconds: float) -> None:
+def _summarise(outcome: Tally, seconds: float, path: Path,
+               store: ObjectStore | None) -> None:
     click.echo(f"Applied in {seconds:.1f}s: {len(outcome.done)} done, {len(outcome.failed)} "
                f"failed, {len(outcome.uncertain)} uncertain, {len(outcome.not_started)} not "
                f"started; {outcome.creates} tasks created, {outcome.polls} polls.")
@@ -159,3 +166,12 @@ def _summarise(outcome: Tally, seconds: float) -> None:
             click.echo(f"{title}:")
             for address, reason in rows:
                 click.echo(f"  {address}: {reason}")
+    if store is not None:
+        click.echo(f"Store {store.url}: {outcome.uploads} images uploaded.")
+    if outcome.unstored:
+        click.echo(f"Not uploaded to the store ({len(outcome.unstored)}; the images are on disk "
+                   f"and in the lock, nothing is lost; `seedflow push {path}` uploads them):")
+        for address, reason in outcome.unstored[:LISTED]:
+            click.echo(f"  {address}: {reason}")
+        if len(outcome.unstored) > LISTED:
+            click.echo(f"  ... and {len(outcome.unstored) - LISTED} more")

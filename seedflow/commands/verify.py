@@ -6,11 +6,14 @@ Exit 0 with one summary line, or 1 listing every missing or changed file and wha
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from seedflow.commands.store import LISTED, locked_images, required_store
+from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage, LockEntry, State, sort_key
 from seedflow.outputs import file_sha256
 from seedflow.project import Project, load_project
@@ -47,8 +50,14 @@ class Mismatch:
                 f"{self.found.sha256[:PREFIX]}…{sizes}"]
 
 
-def verify(path: Path, *, lock_path: Path | None = None) -> int:
+def verify(path: Path, *, lock_path: Path | None = None, store_url: str | None = None) -> int:
+    """Check the disk, or with ``store_url`` (``""``: the configured store) the store."""
     project = load_project(path, lock_path=lock_path)
+    if not project.lock.path.exists():
+        raise SeedflowError(f"there is no lockfile at {project.lock.path}, so there is nothing "
+                            f"to verify: run `seedflow apply {path}` first (or pass --lock)")
+    if store_url is not None:
+        return verify_store(project, path, store_url or None)
     in_spec = {combo.fingerprint for combo in project.combinations}
     found: dict[Path, Found] = {}
     checked = 0
@@ -68,6 +77,30 @@ def verify(path: Path, *, lock_path: Path | None = None) -> int:
                    f"sha256 ({project.lock.path}).")
         return 0
     _report(project, path, mismatches, checked)
+    return 1
+
+
+def verify_store(project: Project, path: Path, store_url: str | None) -> int:
+    """Every locked image is in the store (existence of its content-addressed object)."""
+    store = required_store(project, store_url)
+    images = dict(locked_images(project))
+
+    async def held() -> set[str]:
+        await store.check_readable()
+        return await store.has_many(image.sha256 for image in images.values())
+
+    found = asyncio.run(held()) if images else set()
+    missing = sorted(stored for stored, image in images.items() if image.sha256 not in found)
+    if not missing:
+        click.echo(f"Verified {len(images)} images: the store {store.url} holds every locked "
+                   f"image ({project.lock.path}).")
+        return 0
+    click.echo(f"{len(missing)} of {len(images)} locked images are not in the store {store.url}:")
+    for stored in missing[:LISTED]:
+        click.echo(f"  missing  {project.root.shown(stored)}")
+    if len(missing) > LISTED:
+        click.echo(f"  ... and {len(missing) - LISTED} more")
+    click.echo(f"`seedflow push {path}` uploads those that are on this disk.")
     return 1
 
 

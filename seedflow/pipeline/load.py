@@ -135,6 +135,7 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
     default_provider = data.get("provider", DEFAULT_PROVIDER)
     errors: list[SpecError] = _output_dir_errors(data.get("output_dir", "."), output_dir,
                                                  folder, positions)
+    errors += _store_errors(data.get("store"), folder, positions)
     assets = []
     for name, raw in data["assets"].items():
         try:
@@ -147,7 +148,8 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
     return Pipeline(path=path, folder=folder, output_dir=output_dir, vars=data.get("vars", {}),
                     assets=tuple(assets), positions=positions,
                     max_combinations=limits.get("max_combinations", DEFAULT_MAX_COMBINATIONS),
-                    budget=Budget(**data.get("budget", {})), prices=_prices(data))
+                    budget=Budget(**data.get("budget", {})), prices=_prices(data),
+                    store=data.get("store"))
 
 
 def _output_dir_errors(raw: str, output_dir: Path, folder: Path,
@@ -163,6 +165,27 @@ def _output_dir_errors(raw: str, output_dir: Path, folder: Path,
     if root is not None and not real.is_relative_to(os.path.realpath(root)):
         return [SpecError(where, f"output_dir {raw!r} resolves to {real}, outside the git "
                           f"repository {root}; outputs must stay inside the project")]
+    return []
+
+
+def _store_errors(raw: str | None, folder: Path, positions: Positions) -> list[SpecError]:
+    """A local store named by a pipeline follows output_dir's rule: relative, and inside the
+    git work tree (a pull request must not make apply write elsewhere on the machine). A store
+    anywhere else is the runner's choice: ``--store`` or ``SEEDFLOW_STORE``."""
+    if raw is None or ("://" in raw and not raw.startswith("file://")):
+        return []
+    where = positions.at(("store",))
+    local = raw.removeprefix("file://")
+    if raw.startswith("file://") or Path(local).is_absolute():
+        return [SpecError(where, f"store {raw!r}: a pipeline may name a local store only as a "
+                          "folder relative to its own folder (e.g. ../.seedflow-store); set "
+                          "another location with --store or SEEDFLOW_STORE")]
+    root = git_root(folder.absolute())
+    real = Path(os.path.realpath(Path(folder, local)))
+    if root is not None and not real.is_relative_to(os.path.realpath(root)):
+        return [SpecError(where, f"store {raw!r} resolves to {real}, outside the git "
+                          f"repository {root}; a pipeline's local store must stay inside the "
+                          "project (or use --store / SEEDFLOW_STORE)")]
     return []
 
 

@@ -67,6 +67,8 @@ class Pipeline:
     max_combinations: int = DEFAULT_MAX_COMBINATIONS
     budget: Budget = field(default_factory=Budget)
     prices: PriceTable = field(default_factory=PriceTable)
+    store: str | None = None   # where images live for good (a URL, or a folder relative to
+                               # ``folder``); opened at the edge, by seedflow.store
 
     @property
     def default_lock(self) -> Path:

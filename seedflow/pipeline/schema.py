@@ -81,6 +81,11 @@ def pipeline_schema() -> dict[str, Any]:
             "provider": provider,
             "output_dir": {"type": "string", "minLength": 1,
                            "description": "Root of every output, relative to this file."},
+            "store": {"type": "string", "minLength": 1,
+                      "description": "Where images live for good: a folder relative to this "
+                                     "file (inside the repository), file://, s3://bucket/prefix, "
+                                     "gs://bucket/prefix or az://container/prefix. "
+                                     "--store and SEEDFLOW_STORE override it. See docs/store.md."},
             "vars": {"type": "object", "description": "Constants for templates."},
             "defaults": {"type": "object", "additionalProperties": False,
                          "properties": {**_neutral(), **_extras()}},

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.outputs import OutputCheck
 from seedflow.plan.combos import Combination
+from seedflow.providers import PROVIDERS
 
 
 class Action(StrEnum):
@@ -41,6 +43,7 @@ class Move:
     target: str               # where the spec wants it (relative to the pipeline folder)
     image: LockedImage        # what the lock recorded
     source: str | None        # an intact copy to copy from (relink), None: download (restore)
+    stored: bool = False      # no copy needed: the store holds the bytes (`pull` fetches them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class PlanItem:
     entry: LockEntry | None          # None for brand-new combinations
     moves: tuple[Move, ...] = ()
     note: str | None = None
+    stored_only: int = 0             # images in the store but not on this disk (`pull`)
 
     @property
     def address(self) -> str:
@@ -77,23 +81,45 @@ class Plan:
         """Whether ``apply`` has anything to do (orphans are shown, but only ``prune`` acts)."""
         return any(item.action in WORK for item in self.items)
 
+    @property
+    def stored_only(self) -> int:
+        """Images that count as present because the store holds them, though this disk lacks
+        them (``seedflow pull`` brings them here)."""
+        return sum(item.stored_only for item in self.items)
+
     def of(self, *actions: Action) -> list[PlanItem]:
         return [item for item in self.items if item.action in actions]
 
 
+@dataclass(frozen=True)
+class Checks:
+    """What the plan may ask about the world (its only inputs besides spec and lock).
+
+    ``intact``: is this locked image at this path? ``held``: does the store hold these bytes
+    (no store: never)? ``now``: the time, for result URLs past their provider's lifetime
+    (None: do not judge).
+    """
+
+    intact: OutputCheck
+    held: Callable[[LockedImage], bool] = lambda image: False
+    now: datetime | None = None
+
+
 def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEntry],
-              intact: OutputCheck) -> Plan:
+              checks: Checks | OutputCheck) -> Plan:
+    if not isinstance(checks, Checks):
+        checks = Checks(checks)
     items = []
     seen = set()
     for combo in combinations:
         seen.add(combo.fingerprint)
-        items.append(_diff(combo, entries.get(combo.fingerprint), intact))
+        items.append(_diff(combo, entries.get(combo.fingerprint), checks))
     items += [PlanItem(Action.ORPHAN, None, entry) for fp, entry in entries.items()
               if fp not in seen]
     return Plan(tuple(items))
 
 
-def _diff(combo: Combination, entry: LockEntry | None, intact: OutputCheck) -> PlanItem:
+def _diff(combo: Combination, entry: LockEntry | None, checks: Checks) -> PlanItem:
     if entry is None:
         return PlanItem(Action.CREATE, combo, None)
     if entry.state == State.UNCERTAIN:
@@ -105,23 +131,52 @@ def _diff(combo: Combination, entry: LockEntry | None, intact: OutputCheck) -> P
                         note=f"the last attempt failed: {entry.error or 'unknown reason'}")
     if entry.state == State.SUBMITTED:
         return PlanItem(Action.RESUME, combo, entry, note=f"task {entry.task_id}")
-    return _locked(combo, entry, intact)
+    return _locked(combo, entry, checks)
 
 
-def _locked(combo: Combination, entry: LockEntry, intact: OutputCheck) -> PlanItem:
+def _locked(combo: Combination, entry: LockEntry, checks: Checks) -> PlanItem:
+    """Where each locked image is: in place, only in the store, elsewhere on disk (relink),
+    or nowhere but at the provider's URL (restore)."""
     moves = []
-    for index, image in enumerate(entry.images):
-        if index >= len(combo.outputs):
-            break
-        target = combo.outputs[index]
-        if target == image.path and intact(target, image):
+    stored_only = 0
+    for index, image in enumerate(combo.outputs[:len(entry.images)]):
+        locked = entry.images[index]
+        if image == locked.path and checks.intact(image, locked):
             continue
-        source = image.path if target != image.path and intact(image.path, image) else None
-        moves.append(Move(index, target, image, source))
+        if checks.held(locked):
+            if image == locked.path:
+                stored_only += 1
+            else:
+                moves.append(Move(index, image, locked, None, stored=True))
+            continue
+        source = locked.path if image != locked.path and checks.intact(locked.path, locked) \
+            else None
+        moves.append(Move(index, image, locked, source))
     if not moves:
-        return PlanItem(Action.UNCHANGED, combo, entry)
-    action = Action.RESTORE if any(m.source is None for m in moves) else Action.RELINK
-    return PlanItem(action, combo, entry, tuple(moves))
+        return PlanItem(Action.UNCHANGED, combo, entry, stored_only=stored_only)
+    restores = [m for m in moves if m.source is None and not m.stored]
+    action = Action.RESTORE if restores else Action.RELINK
+    return PlanItem(action, combo, entry, tuple(moves), note=_at_risk(entry, checks, restores),
+                    stored_only=stored_only)
+
+
+def _at_risk(entry: LockEntry, checks: Checks, restores: list[Move]) -> str | None:
+    """A restore whose only source is a result URL older than the provider keeps results."""
+    spec = PROVIDERS.get(entry.provider)
+    lifetime = spec.result_url_lifetime if spec else None
+    if not restores or lifetime is None or checks.now is None or not entry.completed_at:
+        return None
+    try:
+        done = datetime.strptime(entry.completed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    age = (checks.now - done).total_seconds()
+    if age <= lifetime:
+        return None
+    return (f"at risk: its result URL is {age / 3600:.0f} hours old and {entry.provider} keeps "
+            f"results for about {lifetime / 3600:.0f} hours, so the download will probably "
+            "fail; restore it from a store (`store:`, see docs/store.md) or pay for it again "
+            "with `apply --recreate-expired`")
 
 
 def matching(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:

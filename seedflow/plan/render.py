@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from seedflow.plan.cost import Estimate, estimate
-from seedflow.plan.diff import Action, Plan, PlanItem
+from seedflow.plan.diff import Action, Move, Plan, PlanItem
 from seedflow.providers import PROVIDERS
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
         yield click.style(head, fg=COLOURS[item.action]) if colour else head
         yield from _text_details(project, item)
     if not plan.has_work:
-        yield "No changes. Every combination is generated and its files are in place."
+        where = "in place or in the store" if plan.stored_only else "in place"
+        yield f"No changes. Every combination is generated and its files are {where}."
         orphans = plan.summary["orphan"]
         if orphans:
             yield (f"{orphans} lock entries are no longer in the pipeline (nothing for apply to "
@@ -80,6 +81,8 @@ def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
         yield ""
     for note in unsent_notes(plan):
         yield f"Note: {note}."
+    if plan.stored_only:
+        yield f"Note: {pull_note(project, plan)}."
     yield f"Plan: {summary_line(plan)}"
     if plan.summary["create"]:
         yield f"Cost: {cost_estimate(project, plan).describe()}."
@@ -89,13 +92,27 @@ def _text_details(project: Project, item: PlanItem) -> Iterator[str]:
     if item.moves:
         for move in item.moves:
             target = display_path(project, move.target)
-            how = f"copy from {display_path(project, move.source)}" if move.source else "download"
-            yield f"      {target}  ({how})"
+            yield f"      {target}  ({_how(project, move)})"
     elif item.action != Action.ORPHAN:
         for path in item_outputs(project, item):
             yield f"      {path}"
     if item.note:
         yield f"      note: {item.note}"
+
+
+def _how(project: Project, move: Move) -> str:
+    if move.source:
+        return f"copy from {display_path(project, move.source)}"
+    if move.stored:
+        return "in the store: only the lock changes"
+    return "download"
+
+
+def pull_note(project: Project, plan: Plan) -> str:
+    """One line for every image the store holds that this disk lacks (nothing to do for apply)."""
+    n = plan.stored_only
+    images = "1 image is" if n == 1 else f"{n:,} images are"
+    return f"{images} in the store but not on this disk: `seedflow pull {project.pipeline.path}`"
 
 
 def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
@@ -109,6 +126,8 @@ def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
     changes = [item for item in plan.items if item.action != Action.UNCHANGED]
     if not changes:
         yield "No changes."
+        if plan.stored_only:
+            yield f"\n> Note: {pull_note(project, plan)}."
         return
     yield "| | action | address | provider | outputs |"
     yield "|---|---|---|---|---|"
@@ -122,6 +141,8 @@ def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
         yield f"\n… and {len(changes) - MARKDOWN_ROWS} more changes (run `seedflow plan` locally)."
     for note in unsent_notes(plan):
         yield f"\n> Note: {note}."
+    if plan.stored_only:
+        yield f"\n> Note: {pull_note(project, plan)}."
 
 
 def _md(text: str) -> str:
@@ -141,6 +162,7 @@ def _plan_facts(project: Project, plan: Plan) -> dict[str, Any]:
         "summary": plan.summary,
         "cost": _cost_json(cost_estimate(project, plan)),
         "notes": unsent_notes(plan),
+        "in_store_only": plan.stored_only,
     }
 
 
@@ -172,7 +194,8 @@ def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:
     if item.moves:
         data["moves"] = [{"to": display_path(project, m.target),
                           "from": display_path(project, m.source) if m.source else None,
-                          "url": None if m.source else m.image.url} for m in item.moves]
+                          "url": None if m.source or m.stored else m.image.url,
+                          "in_store": m.stored} for m in item.moves]
     return data
 
 

@@ -45,6 +45,8 @@ class ProviderSpec:
     base_url_env: str | None = None
     default_base_url: str | None = None
     rate_env: str | None = None
+    # how long result URLs stay downloadable (None: they do not expire, as the simulator's)
+    result_url_lifetime: float | None = None
 
     @property
     def protocol(self) -> str:
@@ -61,23 +63,25 @@ class ProviderSpec:
         return self.mapping.unsent_note(self.name)
 
 
+DAY = 24 * 3600.0
 _APIKLEY = ApikleyMapping()
 _MODELLIX = ModellixMapping()
 
 # Default prices, per image, in credits (the default ``prices.unit``), only where a provider
 # publishes a figure: Apikley's documentation shows ``creditsConsumed: 5`` for one Seedream v4
 # image (callback example; see docs/design.md). Modellix publishes no price, so its cost is
-# "unknown" until ``prices.modellix`` is set. The simulator is free.
+# "unknown" until ``prices.modellix`` is set. The simulator is free. Result URLs: Apikley
+# "typically expire after 24 hours", Modellix "outputs expire after 24 hours" (FACTS.md).
 PROVIDERS: dict[str, ProviderSpec] = {
     "apikley": ProviderSpec("apikley", _APIKLEY, apikley.connect, supports_callbacks=True,
                             default_price=5.0, key_env="APIKLEY_API_KEY",
                             base_url_env="SEEDFLOW_APIKLEY_BASE_URL",
                             default_base_url="https://api.apikley.ru",
-                            rate_env="SEEDFLOW_APIKLEY_RATE"),
+                            rate_env="SEEDFLOW_APIKLEY_RATE", result_url_lifetime=DAY),
     "modellix": ProviderSpec("modellix", _MODELLIX, modellix.connect, key_env="MODELLIX_API_KEY",
                              base_url_env="SEEDFLOW_MODELLIX_BASE_URL",
                              default_base_url="https://api.modellix.ai",
-                             rate_env="SEEDFLOW_MODELLIX_RATE"),
+                             rate_env="SEEDFLOW_MODELLIX_RATE", result_url_lifetime=DAY),
     "sim": ProviderSpec("sim", _APIKLEY, apikley.connect, supports_callbacks=True,
                         default_price=0.0, simulated=True),
     "sim:modellix": ProviderSpec("sim:modellix", _MODELLIX, modellix.connect, default_price=0.0,

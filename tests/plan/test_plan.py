@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def scenario(write_pipeline: WritePipeline, tmp_path: Path) -> Path:
     write_lock(tmp_path / "p.lock", [
         # n=1: not locked → create
         entry_for(c[2], state="submitted", task_id="task-2"),              # resume
-        entry_for(c[3], images=[image("a/3.png")]),                         # restore (missing)
+        entry_for(c[3], images=[image("a/3.png")], completed_at=hours_ago(1)),  # restore
         entry_for(c[4], images=[image("old/4.png")]),                       # relink (moved)
         entry_for(c[5], images=[image("a/5.png")]),                         # unchanged
         entry_for(c[6], state="uncertain", task_id=None),                   # create + note
@@ -54,6 +55,10 @@ def scenario(write_pipeline: WritePipeline, tmp_path: Path) -> Path:
         ORPHAN,
     ])
     return path
+
+
+def hours_ago(hours: float) -> str:
+    return (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def without_cost(text: str) -> list[str]:
@@ -112,8 +117,10 @@ def test_json_plan(scenario: Path, run: Run) -> None:
         assert item["outputs"] == [f"a/{combo.vars['n']}.png"]
     assert items["a[n=2]"]["task_id"] == "task-2"
     assert items["a[n=3]"]["moves"] == [{"to": "a/3.png", "from": None,
-                                         "url": "https://cdn.example/x.png"}]
-    assert items["a[n=4]"]["moves"] == [{"to": "a/4.png", "from": "old/4.png", "url": None}]
+                                         "url": "https://cdn.example/x.png",
+                                         "in_store": False}]
+    assert items["a[n=4]"]["moves"] == [{"to": "a/4.png", "from": "old/4.png", "url": None,
+                                         "in_store": False}]
     assert items["a[n=6]"]["note"].startswith("an earlier create may have reached the provider")
     assert items["a[n=7]"]["note"] == "the last attempt failed: content policy"
     assert "note" not in items["a[n=1]"] and "task_id" not in items["a[n=1]"]
@@ -284,3 +291,26 @@ def test_orphans_come_after_the_spec_in_order() -> None:
     assert [(i.action.value, i.address) for i in plan.items] == [
         ("create", "a[n=1]"), ("unchanged", "a[n=2]"), ("orphan", "a[n=3]"),
         ("orphan", "a[n=4]")]
+
+
+@pytest.mark.parametrize(("provider", "hours", "note"), [
+    ("apikley", 30, "note: at risk: its result URL is 30 hours old and apikley keeps results "
+     "for about 24 hours, so the download will probably fail; restore it from a store "
+     "(`store:`, see docs/store.md) or pay for it again with `apply --recreate-expired`"),
+    ("apikley", 20, None),        # within the documented lifetime
+    ("sim", 30, None),            # simulated URLs are served again by each run's simulator
+])
+def test_a_restore_past_the_providers_url_lifetime_is_shown_at_risk(
+        write_pipeline: WritePipeline, tmp_path: Path, run: Run, provider: str, hours: int,
+        note: str | None) -> None:
+    with_provider = PIPELINE.replace("version: 1\n", f"version: 1\n    provider: {provider}\n")
+    path = write_pipeline(with_provider)
+    combo = next(c for c in combos_of(path) if c.vars["n"] == 3)
+    write_lock(tmp_path / "p.lock", [entry_for(combo, images=[image("a/3.png")],
+                                               completed_at=hours_ago(hours))])
+
+    lines = run("plan", path).out.splitlines()
+
+    shown = lines[lines.index("  ↻ restore  a[n=3]") + 2:][:1]
+    assert shown == ([f"      {note}"] if note else [shown[0]])
+    assert any("at risk" in line for line in lines) is (note is not None)

@@ -172,4 +172,5 @@ def test_json(small: Path, run: Run) -> None:
         "cost": {"tasks": 3, "images": 3, "estimate": 5.0, "unit": "credits",
                  "unpriced_images": {"modellix": 2}},
         "notes": [NOTE],
+        "in_store_only": 0,
     }
