@@ -4,6 +4,10 @@
     python -m bench --only plan     # one group: plan, apply, rate, progress, baseline
     python -m bench --quick         # smaller sizes, for a smoke run (does not write the docs)
 
+The page is rewritten from its first line through "Reading these figures"; any other ``## ``
+section already on it (such as "Store", written from ``python -m bench.store_bench``) is kept
+as it is, after those.
+
 Machines here are shared and noisy: plan figures are the median of several runs, and every
 comparison (growth ratio, progress ratio, baseline) is between runs made in the same invocation.
 """
@@ -160,7 +164,31 @@ def write_doc(sections: dict[str, list[str]], command: str) -> None:
         if group in sections:
             lines += [f"## {titles[group]}", "", *sections[group], ""]
     lines += NOTES
-    DOC.write_text("\n".join(lines))
+    produced = {f"## {title}" for title in titles.values()} | {NOTES[0]}
+    kept = kept_sections(DOC.read_text() if DOC.exists() else "", produced)
+    DOC.write_text("\n".join(lines + kept))
+
+
+def kept_sections(text: str, produced: set[str]) -> list[str]:
+    """The lines of every ``## `` section of ``text`` that this writer does not produce (the
+    store benchmark's, written by hand from ``python -m bench.store_bench``), in their order.
+
+    A section runs from its heading to the next ``## `` heading outside a fenced code block.
+    The title and introduction above the first section are regenerated, never kept.
+    """
+    kept: list[str] = []
+    keeping = False
+    fenced = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("## "):
+            keeping = line.rstrip() not in produced
+        if keeping:
+            kept.append(line)
+    if kept and kept[-1].strip():
+        kept.append("")
+    return kept
 
 
 NOTES = [

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from seedflow import __version__
-from seedflow.errors import SeedflowError
+from seedflow.errors import Interrupted, SeedflowError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -330,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except Interrupted as exc:
+        click.echo(f"Interrupted. {exc.message}", err=True)
+        return exc.exit_code
     except SeedflowError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return EXIT_FAILED

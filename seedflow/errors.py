@@ -58,3 +58,12 @@ def _error_sort_key(error: SpecError) -> tuple[str, int, int, str]:
 
 class LockError(SeedflowError):
     """The lockfile cannot be trusted as it is (corrupt, conflicted, newer format, locked)."""
+
+
+class Interrupted(SeedflowError):
+    """A run stopped by ^C (SIGINT) or SIGTERM after it recorded what it had done; the message
+    says what happens next. ``exit_code`` is 130 or 143, as shells report those signals."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from seedflow.errors import SeedflowError
+from seedflow.errors import SeedflowError, SpecError
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.lock.read import Lock, read_lock
 from seedflow.outputs import OutputCheck, OutputRoot
@@ -22,7 +22,7 @@ from seedflow.pipeline.load import load_pipeline
 from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination, resolve
 from seedflow.plan.diff import Checks, Plan, make_plan
-from seedflow.store import ObjectStore
+from seedflow.store import ObjectStore, StoreError
 
 STORE_ENV = "SEEDFLOW_STORE"
 
@@ -97,9 +97,17 @@ def open_store(pipeline: Pipeline, flag: str | None = None,
         return ObjectStore.open(flag, base=Path.cwd())
     if env.get(STORE_ENV):
         return ObjectStore.open(env[STORE_ENV], base=Path.cwd())
-    if pipeline.store:
+    return pipeline_store(pipeline)
+
+
+def pipeline_store(pipeline: Pipeline) -> ObjectStore | None:
+    """The pipeline's own ``store:``, its URL checked (an error points at the key)."""
+    if not pipeline.store:
+        return None
+    try:
         return ObjectStore.open(pipeline.store, base=pipeline.folder)
-    return None
+    except StoreError as exc:
+        raise SpecError(pipeline.positions.at(("store",)), exc.message) from None
 
 
 def open_spec(path: Path, *, lock_path: Path | None = None,

@@ -43,6 +43,7 @@ from seedflow.apply.progress import (
     done,
     failed,
     not_started,
+    stopped,
     uncertain,
 )
 from seedflow.apply.wakeups import Wakeups
@@ -60,6 +61,7 @@ from seedflow.providers.errors import (
     TaskNotFound,
 )
 
+NOT_SENT = "not sent: apply was stopped before this create"
 Rebase = Callable[[str, str], str]   # (provider, recorded URL) → the URL to download now
 
 
@@ -93,6 +95,7 @@ class Tally:
     failed: list[tuple[str, str]] = field(default_factory=list)
     uncertain: list[tuple[str, str]] = field(default_factory=list)
     not_started: list[tuple[str, str]] = field(default_factory=list)
+    stopped: list[tuple[str, str]] = field(default_factory=list)
     unstored: list[tuple[str, str]] = field(default_factory=list)  # generated, not uploaded
     creates: int = 0
     polls: int = 0
@@ -100,14 +103,16 @@ class Tally:
 
     @property
     def ok(self) -> bool:
-        return not (self.failed or self.uncertain or self.not_started or self.unstored)
+        return not (self.failed or self.uncertain or self.not_started or self.stopped
+                    or self.unstored)
 
     def add(self, address: str, result: Finished) -> None:
         if result.outcome is Outcome.DONE:
             self.done.append(address)
             return
         rows = {Outcome.FAILED: self.failed, Outcome.UNCERTAIN: self.uncertain,
-                Outcome.NOT_STARTED: self.not_started}[result.outcome]
+                Outcome.NOT_STARTED: self.not_started, Outcome.STOPPED: self.stopped,
+                }[result.outcome]
         rows.append((address, result.detail))
 
 
@@ -130,12 +135,22 @@ class Executor:
         self.wakeups = wakeups or Wakeups(None)
         self.keeper = keeper
         self.tally = Tally()
-        self.stopped: dict[str, str] = {}   # provider → why no new creates start
+        self.refused: dict[str, str] = {}   # provider → why no new creates start
         self.limiters = {name: RateLimiter(settings.rates.get(name, c.limits.create_rate))
                          for name, c in clients.items()}
         self.schedules = {name: PollSchedule(settings.poll_first or c.limits.first_poll,
                                              settings.poll_max or c.limits.max_poll)
                           for name, c in clients.items()}
+
+    def stop(self) -> None:
+        """Stop in good order (^C, SIGTERM): no new create is sent, a create already sent is
+        waited for and its task id recorded (so it is never paid twice), polls end at once
+        (the tasks stay recorded; the next apply resumes them)."""
+        self.wakeups.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self.wakeups.stopped
 
     async def run(self, items: list[PlanItem]) -> Tally:
         """Carry out ``items``: paid work in one queue per provider (its own concurrency),
@@ -221,11 +236,15 @@ class Executor:
             unsent=combo.unsent, error="seedflow stopped while creating this task; the provider "
             "may have received it")
         for attempt in range(self.settings.request_retries):
-            if provider in self.stopped:
-                return not_started(f"not started: {self.stopped[provider]}")
+            if self.stopping:
+                return stopped(NOT_SENT)
+            if provider in self.refused:
+                return not_started(f"not started: {self.refused[provider]}")
             ticket = await limiter.wait()
-            if provider in self.stopped:  # the provider may have refused the key meanwhile
-                return not_started(f"not started: {self.stopped[provider]}")
+            if self.stopping:
+                return stopped(NOT_SENT)
+            if provider in self.refused:  # the provider may have refused the key meanwhile
+                return not_started(f"not started: {self.refused[provider]}")
             failpoints.hit("before-intent")
             await self.recorder.record(intent)
             failpoints.hit("after-intent")
@@ -241,7 +260,7 @@ class Executor:
                 return uncertain(exc.message)
             except StopAll as exc:
                 await self._put_back(combo, previous)
-                self.stopped[provider] = exc.message
+                self.refused[provider] = exc.message
                 return not_started(exc.message)
             except ProviderError as exc:  # rejected, or anything else that created nothing
                 await self._put_back(combo, previous)
@@ -270,7 +289,7 @@ class Executor:
         if exc.retry_after is not None:
             self.limiters[provider].push_back(delay)
         self.hooks.retrying(address, f"{exc.message} (again in {delay:.1f}s)")
-        await asyncio.sleep(delay)
+        await self.wakeups.sleep(delay)
 
     # -- poll --------------------------------------------------------------------------------
 
@@ -286,6 +305,9 @@ class Executor:
         while True:
             await self.wakeups.pause(entry.task_id,
                                      schedule.delay(polls, time.monotonic() - started))
+            if self.stopping:
+                return stopped(f"task {entry.task_id} is recorded as submitted; the next "
+                               "apply resumes it at no cost")
             try:
                 state = await client.fetch(entry.task_id)
             except RetryLater as exc:
@@ -337,6 +359,9 @@ class Executor:
         images: list[LockedImage] = []
         wanted = list(zip(combo.outputs, urls, strict=False))
         for number, (path, url) in enumerate(wanted, start=1):
+            if self.stopping:
+                return stopped(f"task {entry.task_id} finished; the next apply downloads its "
+                               "images at no cost")
             image = have.get(path)
             if image is None or image.url != url or not self.files.intact(path, image):
                 got = await self._fetch(combo.address, url, path)

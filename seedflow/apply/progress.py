@@ -30,6 +30,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     UNCERTAIN = "uncertain"       # a create may have reached the provider; not re-sent
     NOT_STARTED = "not-started"   # never sent (the provider refused the key, for instance)
+    STOPPED = "stopped"           # apply was stopped (^C, SIGTERM); the next apply goes on
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ def uncertain(reason: str) -> Finished:
 
 def not_started(reason: str) -> Finished:
     return Finished(Outcome.NOT_STARTED, reason)
+
+
+def stopped(reason: str) -> Finished:
+    return Finished(Outcome.STOPPED, reason)
 
 
 class Hooks(Protocol):
@@ -145,7 +150,8 @@ class LiveProgress:
         self._redraw(1)
 
     def _redraw(self, advance: int) -> None:
-        bad = self.counts["failed"] + self.counts["uncertain"] + self.counts["not-started"]
+        bad = self.counts["failed"] + self.counts["uncertain"] + self.counts["not-started"] \
+            + self.counts["stopped"]
         states = (f"submitted {self.counts['submitted']} · done {self.counts['done']} · "
                   f"failed {bad}")
         self.progress.update(self.task, advance=advance, states=states)

@@ -1,7 +1,8 @@
-"""Provider callbacks wake a task's poll early.
+"""The waits between polls, which a provider callback or a stop can cut short.
 
 A callback (signed or not) never puts a result in the lock itself: it only ends the wait before
-the next poll, and that poll confirms the task's state with the provider.
+the next poll, and that poll confirms the task's state with the provider. A stop (^C, SIGTERM)
+ends every wait at once, so a stopping apply does not sit out its poll intervals.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ class Wakeups:
         self.callbacks = callbacks
         self._woken: set[str] = set()
         self._waiting: dict[str, asyncio.Event] = {}
+        self._stop = asyncio.Event()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """End every wait now, and every later one at once."""
+        self._stop.set()
+        for event in self._waiting.values():
+            event.set()
 
     @asynccontextmanager
     async def listening(self) -> AsyncIterator[Wakeups]:
@@ -36,10 +48,17 @@ class Wakeups:
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
 
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, unless and until a stop comes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
     async def pause(self, task_id: str, seconds: float) -> None:
         """Sleep until the next poll, or until a callback says the task has news."""
+        if self.stopped:
+            return
         if self.callbacks is None:
-            await asyncio.sleep(seconds)
+            await self.sleep(seconds)
             return
         if task_id in self._woken:  # news came while the poll was in flight
             self._woken.discard(task_id)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -18,8 +21,8 @@ from seedflow.apply.recorder import Recorder
 from seedflow.apply.runtime import check_keys, download_client, open_clients, settings_from_env
 from seedflow.apply.wakeups import Wakeups
 from seedflow.commands.confirm import confirm
-from seedflow.errors import SeedflowError
-from seedflow.lock.model import LockEntry
+from seedflow.errors import Interrupted, SeedflowError
+from seedflow.lock.model import LockEntry, State
 from seedflow.lock.read import read_lock
 from seedflow.lock.writer import LockWriter
 from seedflow.outputs import OutputRoot
@@ -32,6 +35,8 @@ from seedflow.providers import PROVIDERS
 from seedflow.store import ObjectStore
 
 LISTED = 20
+EXIT_INTERRUPTED = 130   # 128 + SIGINT
+EXIT_TERMINATED = 143    # 128 + SIGTERM
 
 
 def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
@@ -79,11 +84,32 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
                  settings=settings)
         started = time.monotonic()
         try:
-            outcome = asyncio.run(_execute(spec.root, writer, items, settings, store))
+            outcome, signalled = asyncio.run(_execute(spec.root, writer, items, settings, store))
+        except (KeyboardInterrupt, asyncio.CancelledError):   # a second ^C: stop at once
+            raise _interrupted(path, items, writer, signal.SIGINT) from None
         finally:
             writer.compact()
     _summarise(outcome, time.monotonic() - started, path, store)
+    if signalled is not None:
+        raise _interrupted(path, items, writer, signalled)
     return 0 if outcome.ok else 1
+
+
+def _interrupted(path: Path, items: list[PlanItem], writer: LockWriter,
+                 signalled: int) -> Interrupted:
+    """What was recorded, and what the next apply does about it."""
+    entries = [writer.lock.entries.get(i.combination.fingerprint) for i in items
+               if i.combination]
+    running = sum(1 for e in entries if e is not None and e.state is State.SUBMITTED)
+    unsure = sum(1 for e in entries if e is not None and e.state is State.UNCERTAIN)
+    what = (f"{running} tasks are submitted and recorded in {writer.lock.path}; run `seedflow "
+            f"apply {path}` again to collect them at no cost" if running else
+            f"everything finished so far is recorded in {writer.lock.path}")
+    if unsure:
+        what += (f". {unsure} creates were being sent and may have reached the provider: they "
+                 "are recorded as uncertain (re-sent only with --retry-uncertain)")
+    code = EXIT_TERMINATED if signalled == signal.SIGTERM else EXIT_INTERRUPTED
+    return Interrupted(what + ".", exit_code=code)
 
 
 def _first(flag: float | None, configured: float | None) -> float | None:
@@ -137,7 +163,9 @@ def _confirm(items: list[PlanItem], *, plan_summary: str, yes: bool,
 
 
 async def _execute(root: OutputRoot, writer: LockWriter, items: list[PlanItem],
-                   settings: Settings, store: ObjectStore | None) -> Tally:
+                   settings: Settings, store: ObjectStore | None) -> tuple[Tally, int | None]:
+    """Run the executor; the first ^C or SIGTERM stops it in good order (see Executor.stop),
+    a second ^C stops at once. Returns what it did and the signal that stopped it, if any."""
     terminal = sys.stderr.isatty()
     display = LiveProgress(len(items), Console(stderr=True)) if terminal \
         else PlainLog(sys.stderr)
@@ -150,15 +178,47 @@ async def _execute(root: OutputRoot, writer: LockWriter, items: list[PlanItem],
                             hooks=display, rebase=connections.rebase,
                             wakeups=Wakeups(connections.callbacks),
                             keeper=Keeper(store) if store is not None else None)
-        with display:
-            return await executor.run(items)
+        signalled: list[int] = []
+        with display, _stop_on_signals(executor, signalled):
+            return await executor.run(items), (signalled[0] if signalled else None)
+
+
+@contextmanager
+def _stop_on_signals(executor: Executor, signalled: list[int]) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def stop(sig: int) -> None:
+        if signalled and main is not None:   # asked twice: stop now
+            main.cancel()
+            return
+        signalled.append(sig)
+        executor.stop()
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+            handled.append(sig)
+        except (ValueError, RuntimeError, NotImplementedError):   # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def _stopped(outcome: Tally) -> str:
+    return f", {len(outcome.stopped)} stopped" if outcome.stopped else ""
 
 
 def _summarise(outcome: Tally, seconds: float, path: Path,
                store: ObjectStore | None) -> None:
     click.echo(f"Applied in {seconds:.1f}s: {len(outcome.done)} done, {len(outcome.failed)} "
                f"failed, {len(outcome.uncertain)} uncertain, {len(outcome.not_started)} not "
-               f"started; {outcome.creates} tasks created, {outcome.polls} polls.")
+               f"started{_stopped(outcome)}; {outcome.creates} tasks created, {outcome.polls} "
+               "polls.")
     for title, rows in (("Failed", outcome.failed), ("Uncertain (may have been charged; "
                         "re-run with --retry-uncertain to pay for them again)", outcome.uncertain),
                         ("Not started", outcome.not_started)):
@@ -166,6 +226,12 @@ def _summarise(outcome: Tally, seconds: float, path: Path,
             click.echo(f"{title}:")
             for address, reason in rows:
                 click.echo(f"  {address}: {reason}")
+    if outcome.stopped:   # possibly the whole plan: the first few say enough
+        click.echo("Stopped (the next apply goes on with them):")
+        for address, reason in outcome.stopped[:LISTED]:
+            click.echo(f"  {address}: {reason}")
+        if len(outcome.stopped) > LISTED:
+            click.echo(f"  ... and {len(outcome.stopped) - LISTED} more")
     if store is not None:
         click.echo(f"Store {store.url}: {outcome.uploads} images uploaded.")
     if outcome.unstored:

@@ -9,6 +9,7 @@ import click
 from seedflow.errors import SeedflowError
 from seedflow.pipeline.load import load_pipeline
 from seedflow.plan.combos import resolve
+from seedflow.project import pipeline_store
 
 
 def validate(paths: list[Path], *, max_combinations: int | None = None) -> int:
@@ -16,7 +17,9 @@ def validate(paths: list[Path], *, max_combinations: int | None = None) -> int:
     failed = 0
     for path in paths:
         try:
-            combos = resolve(load_pipeline(path), max_combinations=max_combinations)
+            pipeline = load_pipeline(path)
+            pipeline_store(pipeline)
+            combos = resolve(pipeline, max_combinations=max_combinations)
         except SeedflowError as exc:
             failed += 1
             click.echo(f"{exc.message}", err=True)

@@ -16,7 +16,7 @@ from seedflow.commands.store import LISTED, locked_images, required_store
 from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage, LockEntry, State, sort_key
 from seedflow.outputs import file_sha256
-from seedflow.project import Project, load_project
+from seedflow.project import Project, load_project, open_store
 
 PREFIX = 12  # hex digits of a sha256 shown in messages
 
@@ -120,7 +120,11 @@ def _report(project: Project, path: Path, mismatches: list[Mismatch], checked: i
         click.echo("\n".join(mismatch.lines()))
     restorable = sum(1 for m in mismatches if not m.orphan)
     orphans = len(mismatches) - restorable
-    if restorable:
+    if restorable and open_store(project.pipeline) is not None:
+        click.echo(f"To bring {_files(restorable)} back from the store, run `seedflow pull "
+                   f"{path}` (`--force` replaces changed files); images the store lacks come "
+                   f"back with `seedflow apply {path}` from the recorded URLs while they last.")
+    elif restorable:
         click.echo(f"To restore {_files(restorable)} for free, run `seedflow apply {path}`: it "
                    "downloads each again from the recorded URLs (these expire after about a day; "
                    "after that, `--recreate-expired` generates them again, paid).")

@@ -160,6 +160,14 @@ def _locked(combo: Combination, entry: LockEntry, checks: Checks) -> PlanItem:
                     stored_only=stored_only)
 
 
+AT_RISK = "at risk"
+
+
+def _age(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:.0f} hours" if hours < 72 else f"{hours / 24:.0f} days"
+
+
 def _at_risk(entry: LockEntry, checks: Checks, restores: list[Move]) -> str | None:
     """A restore whose only source is a result URL older than the provider keeps results."""
     spec = PROVIDERS.get(entry.provider)
@@ -173,7 +181,7 @@ def _at_risk(entry: LockEntry, checks: Checks, restores: list[Move]) -> str | No
     age = (checks.now - done).total_seconds()
     if age <= lifetime:
         return None
-    return (f"at risk: its result URL is {age / 3600:.0f} hours old and {entry.provider} keeps "
+    return (f"{AT_RISK}: its result URL is {_age(age)} old and {entry.provider} keeps "
             f"results for about {lifetime / 3600:.0f} hours, so the download will probably "
             "fail; restore it from a store (`store:`, see docs/store.md) or pay for it again "
             "with `apply --recreate-expired`")

@@ -6,12 +6,13 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from seedflow.plan.cost import Estimate, estimate
-from seedflow.plan.diff import Action, Move, Plan, PlanItem
+from seedflow.plan.diff import AT_RISK, Action, Move, Plan, PlanItem
 from seedflow.providers import PROVIDERS
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
     for note in unsent_notes(plan):
         yield f"Note: {note}."
     if plan.stored_only:
-        yield f"Note: {pull_note(project, plan)}."
+        yield f"Note: {pull_note(project.pipeline.path, plan.stored_only)}."
     yield f"Plan: {summary_line(plan)}"
     if plan.summary["create"]:
         yield f"Cost: {cost_estimate(project, plan).describe()}."
@@ -108,11 +109,10 @@ def _how(project: Project, move: Move) -> str:
     return "download"
 
 
-def pull_note(project: Project, plan: Plan) -> str:
+def pull_note(pipeline: Path, n: int) -> str:
     """One line for every image the store holds that this disk lacks (nothing to do for apply)."""
-    n = plan.stored_only
     images = "1 image is" if n == 1 else f"{n:,} images are"
-    return f"{images} in the store but not on this disk: `seedflow pull {project.pipeline.path}`"
+    return f"{images} in the store but not on this disk: `seedflow pull {pipeline}`"
 
 
 def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
@@ -126,8 +126,6 @@ def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
     changes = [item for item in plan.items if item.action != Action.UNCHANGED]
     if not changes:
         yield "No changes."
-        if plan.stored_only:
-            yield f"\n> Note: {pull_note(project, plan)}."
         return
     yield "| | action | address | provider | outputs |"
     yield "|---|---|---|---|---|"
@@ -141,8 +139,9 @@ def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
         yield f"\n… and {len(changes) - MARKDOWN_ROWS} more changes (run `seedflow plan` locally)."
     for note in unsent_notes(plan):
         yield f"\n> Note: {note}."
-    if plan.stored_only:
-        yield f"\n> Note: {pull_note(project, plan)}."
+    for item in changes:
+        if item.note and item.note.startswith(AT_RISK):
+            yield f"\n> **`{_md(item.address)}`** {item.note}."
 
 
 def _md(text: str) -> str:

@@ -25,8 +25,8 @@ from seedflow.sim.wire import (
     json_reply,
     parse_object,
     schema_problem,
+    shown_id,
     stage,
-    unique_number,
 )
 
 MODEL = "bytedance/seedream-v4-text-to-image"
@@ -53,6 +53,8 @@ class Apikley:
     """Apikley's createTask / recordInfo protocol and callbacks."""
 
     provider = "apikley"
+    id_prefix = "task_bytedance_"
+    """As the documented ``task_bytedance_<digits>`` do; the rest describes the task."""
 
     def __init__(self, config: SimConfig) -> None:
         self._config = config
@@ -73,10 +75,6 @@ class Apikley:
     def image_count(self, body: dict[str, Any]) -> int:
         """``input.max_images`` (default 1)."""
         return max(1, int(_input(body).get("max_images", 1)))
-
-    def new_id(self) -> str:
-        """``task_bytedance_<digits>``, like the documented ids."""
-        return f"task_bytedance_{unique_number()}"
 
     def created(self, task: Task, base_url: str) -> Reply:
         """``{"code":200,"msg":"success","data":{"taskId":...}}``."""
@@ -138,7 +136,7 @@ class Apikley:
             facts=(
                 f"apikley · {size} ({ratio_w}:{ratio_h}) · {params.get('image_resolution', '1K')}",
                 f"seed {seed}" if seed is not None else "no seed",
-                f"image {index}/{task.images} · {task.id}",
+                f"image {index}/{task.images} · {shown_id(self.id_prefix, task.id)}",
             ),
             colour_key=canonical({k: v for k, v in task.request.items() if k != "callBackUrl"}),
             index=index,

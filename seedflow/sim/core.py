@@ -17,7 +17,16 @@ from seedflow.sim.apikley import Apikley
 from seedflow.sim.config import BEFORE, CREATE, DOWNLOAD, ENDPOINTS, POLL, Fault, SimConfig
 from seedflow.sim.images import render_png
 from seedflow.sim.modellix import Modellix
-from seedflow.sim.wire import Dialect, Reply, Task, described, json_reply
+from seedflow.sim.wire import (
+    Dialect,
+    Reply,
+    Task,
+    described,
+    dumps,
+    json_reply,
+    new_task,
+    recall,
+)
 
 _FILE = re.compile(r"/files/([\w.-]+)/(\d+)\.png")
 _TEXT = "text/plain; charset=utf-8"
@@ -181,9 +190,9 @@ class Core:
                 return dialect.error(402)
             fault = self._take(CREATE, before=False)
             fails = fault is Fault.GENERATION_FAILED or self._roll(config.fail_rate)
-            task = Task(id=dialect.new_id(), provider=dialect.provider, request=body,
-                        images=dialect.image_count(body), created_ms=time.time_ns() // 1_000_000,
-                        started=now, latency=self._latency(), fails=fails)
+            task = new_task(dialect.id_prefix, dialect.provider, body,
+                            dialect.image_count(body), started=now, latency=self._latency(),
+                            fails=fails)
             self._tasks[task.id] = task
             if config.rate_limit is not None:
                 self._window.append(now)
@@ -212,8 +221,7 @@ class Core:
         refusal = self._gate(dialect, req, POLL)
         if refusal:
             return refusal
-        with self._lock:
-            task = self._tasks.get(task_id)
+        task = self._find(task_id, dialect)
         if task is None or task.provider != dialect.provider:
             return dialect.not_found(task_id)
         reply = dialect.details(task, time.monotonic(), req.base_url)
@@ -224,11 +232,9 @@ class Core:
         fault = self._locked_take(DOWNLOAD, before=True)
         if fault:
             return self._plain_fault(fault)
-        with self._lock:
-            task = self._tasks.get(task_id)
-        if task is None and token:
-            task = described(task_id, token)  # a task of an earlier simulator run
-            task = task if task is None or task.provider in self._dialects else None
+        task = self._find(task_id)
+        if task is None and token:  # an image of an earlier run whose id was not portable
+            task = self._checked(described(task_id, token))
         if task is None or not task.succeeded(time.monotonic()) or not 1 <= index <= task.images:
             return Reply(404, b"Not Found", _TEXT)
         fault = self._locked_take(DOWNLOAD)
@@ -240,6 +246,30 @@ class Core:
             keep = self.config.download_truncate_bytes or len(png) // 2
             return replace(reply, truncate_to=min(keep, len(png) - 1), note=fault)
         return self._slowed(reply, fault)
+
+    def _find(self, task_id: str, dialect: Dialect | None = None) -> Task | None:
+        """A task this simulator made, or the one a portable id describes (made by any
+        simulator, e.g. the one of an apply that was interrupted); ``dialect``: of that
+        protocol only."""
+        with self._lock:
+            task = self._tasks.get(task_id)
+        if task is not None:
+            return task
+        for each in [dialect] if dialect else self._dialects.values():
+            if task_id.startswith(each.id_prefix):
+                return self._checked(recall(each.id_prefix, each.provider, task_id))
+        return None
+
+    def _checked(self, task: Task | None) -> Task | None:
+        """``task`` if it is one this simulator would have accepted (a task id or file URL
+        comes back from a lockfile, which anyone may have edited), else None."""
+        dialect = self._dialects.get(task.provider) if task else None
+        if task is None or dialect is None:
+            return None
+        accepted = dialect.check(dumps(task.request).encode())
+        if isinstance(accepted, Reply) or dialect.image_count(accepted) != task.images:
+            return None
+        return task
 
     def _gate(self, dialect: Dialect, req: Request, endpoint: str) -> Reply | None:
         """Refuse a request that is unauthenticated or gets a fault served instead of an answer."""

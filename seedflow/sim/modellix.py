@@ -7,6 +7,7 @@ schema cannot state (``size``: 921,600..16,777,216 pixels, aspect ratio 1/16..16
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -20,8 +21,8 @@ from seedflow.sim.wire import (
     json_reply,
     parse_object,
     schema_problem,
+    shown_id,
     stage,
-    unique_number,
 )
 
 MODEL_ID = "seedream-4.0-t2i"
@@ -43,6 +44,8 @@ class Modellix:
     """Modellix's seedream-4.0-t2i create and task-result protocol."""
 
     provider = "modellix"
+    id_prefix = "task-"
+    """As the documented ``task-<hex>`` do; the rest describes the task."""
 
     def __init__(self, config: SimConfig) -> None:
         self._config = config
@@ -68,10 +71,6 @@ class Modellix:
         if body.get("sequential_image_generation") == "auto":
             return int(body.get("sequential_image_generation_max_images", 5))
         return 1
-
-    def new_id(self) -> str:
-        """``task-<hex>``, like the documented ids."""
-        return f"task-{unique_number():x}"
 
     def created(self, task: Task, base_url: str) -> Reply:
         """``{"code":0,"message":"success","data":{"status":"pending",...}}``."""
@@ -116,7 +115,7 @@ class Modellix:
             facts=(
                 f"modellix · {size} ({ratio_label(*_parse_size(size))})",
                 f"optimize_prompt_mode {mode} · no seed",
-                f"image {index}/{task.images} · {task.id}",
+                f"image {index}/{task.images} · {shown_id(self.id_prefix, task.id)}",
             ),
             colour_key=canonical(task.request),
             index=index,
@@ -133,7 +132,7 @@ class Modellix:
                       "format": "png", "role": "primary"} for url in task.file_urls(base_url)]
         return {
             "resources": resources,
-            "metadata": {"image_count": task.images, "request_id": f"req-{task.id[5:]}"},
+            "metadata": {"image_count": task.images, "request_id": _request_id(task)},
             "extensions": {"submit_time": _iso(task.created_ms), "end_time": _iso(task.ms_at(1))},
         }
 
@@ -155,6 +154,10 @@ def size_problem(size: str) -> str | None:
 def _parse_size(size: str) -> tuple[int, int]:
     width, height = size.split("x")
     return int(width), int(height)
+
+
+def _request_id(task: Task) -> str:
+    return "req-" + hashlib.sha256(task.id.encode()).hexdigest()[:16]
 
 
 def _error(status: int, message: str, retry_after: int | None = None) -> Reply:

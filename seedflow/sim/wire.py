@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
+import re
 import threading
 import time
 import zlib
@@ -40,6 +42,26 @@ def unique_number() -> int:
         return _last_id
 
 
+ID_MAX = 48 * 1024
+"""The longest task id the simulator issues or reads (under the HTTP server's 64 KiB request
+line, as a poll sends the id back in the URL)."""
+MARK = "s1"
+"""Follows the dialect's id prefix in a portable id; names the encoding (``_ZDICT`` included)."""
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+_PAYLOAD_MAX = 1 << 18
+"""Most bytes a token may inflate to (a request the schemas allow needs far less)."""
+_ZDICT = (
+    b'{"f":true,"l":2000,"n":4,"p":"modellix","r":{"optimize_prompt_mode":"fast",'
+    b'"prompt":"a photo of","sequential_image_generation":"disabled",'
+    b'"sequential_image_generation_max_images":3,"size":"1024x1024"},"t":17}'
+    b'{"f":false,"l":1000,"n":1,"p":"apikley","r":{"input":{"image_resolution":"1K",'
+    b'"image_size":"square_hd","max_images":2,"nsfw_checker":false,"prompt":"a photo of a ",'
+    b'"seed":1},"model":"bytedance/seedream-v4-text-to-image"},"t":17'
+)
+"""Text common to task descriptions, preset for compression (ids shrink by a third). Part of
+the ``s1`` encoding: never change it; a new dictionary needs a new MARK."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One accepted (paid) generation task."""
@@ -54,6 +76,8 @@ class Task:
     """Monotonic clock at creation."""
     latency: float
     fails: bool
+    portable: bool = False
+    """The id describes the task (see :func:`new_task`): any simulator answers for it."""
 
     def progress(self, now: float) -> float:
         """Elapsed fraction of the generation time (1.0 or more: finished)."""
@@ -72,35 +96,118 @@ class Task:
     def file_urls(self, base_url: str) -> list[str]:
         """Absolute URLs of the task's images, 1-based.
 
-        Each carries what the image shows (``?r=``: provider, request, image count), so any
-        simulator, including one started later on another port, serves the same bytes: a
-        restore of a simulated image works as it does with a real provider's CDN.
+        Each names (or, for a task whose id is not portable, carries in ``?r=``) what the image
+        shows, so any simulator, including one started later on another port, serves the same
+        bytes: a restore of a simulated image works as it does with a real provider's CDN.
         """
-        token = describe(self)
-        return [f"{base_url}/files/{self.id}/{n}.png?r={token}"
-                for n in range(1, self.images + 1)]
+        query = "" if self.portable else f"?r={describe(self)}"
+        return [f"{base_url}/files/{self.id}/{n}.png{query}" for n in range(1, self.images + 1)]
+
+
+def new_task(prefix: str, provider: str, request: dict[str, Any], images: int, *,
+             started: float, latency: float, fails: bool) -> Task:
+    """A new task whose id describes it, so that it outlives the simulator that made it.
+
+    The id is ``prefix`` + ``MARK`` + the compressed provider, request (without its
+    ``callBackUrl``), image count, creation time, generation time and outcome; any simulator
+    reads it back (:func:`recall`) and answers polls and downloads as the one that made it
+    would. An id that would pass ``ID_MAX`` (no request the schemas allow comes near) is plain
+    ``prefix`` + a number, known only to this simulator, as every id was before.
+    """
+    number = unique_number()
+    latency_ms = round(latency * 1000)
+    task_id = prefix + MARK + _pack({
+        "p": provider, "r": _without_callback(request), "n": images, "t": number,
+        "l": latency_ms, "f": fails}, _ZDICT)
+    portable = len(task_id) <= ID_MAX
+    return Task(id=task_id if portable else f"{prefix}{number}", provider=provider,
+                request=request, images=images, created_ms=number // 1000, started=started,
+                latency=latency_ms / 1000, fails=fails, portable=portable)
+
+
+def recall(prefix: str, provider: str, task_id: str) -> Task | None:
+    """The task a portable id of ``provider`` describes, or None: an id that is too long, has
+    characters an id cannot have, does not inflate, or says something no simulator would have
+    made is not one of ours. The caller still checks the request against the protocol."""
+    head = prefix + MARK
+    if len(task_id) > ID_MAX or not task_id.startswith(head):
+        return None
+    data = _unpack(task_id[len(head):], _ZDICT)
+    if data is None or data.get("p") != provider:
+        return None
+    fields: list[Any] = [data.get(k) for k in "rntlf"]
+    request, images, number, latency_ms, fails = fields
+    now_ns = time.time_ns()
+    if not (isinstance(request, dict) and _whole(images, 1, 15) and isinstance(fails, bool)
+            and _whole(number, 0, now_ns // 1000 + 60_000_000)  # not made in the future
+            and _whole(latency_ms, 0, 2**31)):
+        return None
+    created_ms = number // 1000
+    started = time.monotonic() - (now_ns / 1e6 - created_ms) / 1000
+    return Task(id=task_id, provider=provider, request=request, images=images,
+                created_ms=created_ms, started=started, latency=latency_ms / 1000, fails=fails,
+                portable=True)
+
+
+def shown_id(prefix: str, task_id: str) -> str:
+    """``task_id`` as an image shows it: a portable id is abbreviated to a digest."""
+    if not task_id.startswith(prefix + MARK):
+        return task_id
+    return f"{prefix}{MARK}…{hashlib.sha256(task_id.encode()).hexdigest()[:12]}"
 
 
 def describe(task: Task) -> str:
-    body = {k: v for k, v in task.request.items() if k != "callBackUrl"}
+    """The ``?r=`` token of a task whose id is not portable: provider, request, image count."""
+    body = _without_callback(task.request)
     data = json.dumps({"p": task.provider, "r": body, "n": task.images}, sort_keys=True,
                       separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(zlib.compress(data, 9)).decode().rstrip("=")
 
 
 def described(task_id: str, token: str) -> Task | None:
-    """The finished task a file URL describes, or None if the token is not one of ours."""
-    try:
-        raw = zlib.decompress(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)),
-                              bufsize=1 << 16)
-        data = json.loads(raw)
-        provider, request, images = data["p"], data["r"], int(data["n"])
-    except (ValueError, KeyError, TypeError, zlib.error):
+    """The finished task a file URL's ``?r=`` token describes, or None if the token is not one
+    of ours. The caller still checks the request against the protocol."""
+    data = _unpack(token, None)
+    if data is None or len(task_id) > ID_MAX:
         return None
-    if not isinstance(request, dict) or not isinstance(provider, str) or not 1 <= images <= 15:
+    fields: list[Any] = [data.get(k) for k in "prn"]
+    provider, request, images = fields
+    if not (isinstance(request, dict) and isinstance(provider, str) and _whole(images, 1, 15)):
         return None
     return Task(id=task_id, provider=provider, request=request, images=images, created_ms=0,
                 started=-math.inf, latency=0.0, fails=False)
+
+
+def _without_callback(request: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in request.items() if k != "callBackUrl"}
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _pack(value: dict[str, Any], zdict: bytes | None) -> str:
+    data = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    packer = zlib.compressobj(9, zdict=zdict) if zdict else zlib.compressobj(9)
+    packed = packer.compress(data.encode()) + packer.flush()
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def _unpack(token: str, zdict: bytes | None) -> dict[str, Any] | None:
+    """The JSON object a token holds; None for anything else, checked before decoding (length,
+    alphabet) and while decoding (inflated size bounded, zlib's checksum, JSON)."""
+    if len(token) > ID_MAX or not _TOKEN.fullmatch(token):
+        return None
+    try:
+        packed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        inflater = zlib.decompressobj(zdict=zdict) if zdict else zlib.decompressobj()
+        data = inflater.decompress(packed, _PAYLOAD_MAX)
+        if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+            return None
+        value = json.loads(data)
+    except (ValueError, zlib.error, RecursionError):  # binascii.Error is a ValueError
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def stage(progress: float, stages: tuple[tuple[float, str], ...], done: str) -> tuple[str, float]:
@@ -171,6 +278,8 @@ class Dialect(Protocol):
     """One provider's wire protocol."""
 
     provider: str
+    id_prefix: str
+    """How this protocol's task ids begin (``new_task`` appends the rest)."""
 
     def error(self, status: int, retry_after: int | None = None) -> Reply:
         """An error answer for HTTP ``status`` (401, 402, 429, 500 or 503)."""
@@ -180,9 +289,6 @@ class Dialect(Protocol):
 
     def image_count(self, body: dict[str, Any]) -> int:
         """How many images a task created with ``body`` produces."""
-
-    def new_id(self) -> str:
-        """A fresh, unique task id."""
 
     def created(self, task: Task, base_url: str) -> Reply:
         """The answer to an accepted create."""

@@ -304,6 +304,45 @@ def test_the_tally_files_each_outcome_under_its_own_heading(outcome: Outcome) ->
     tally = Tally()
     tally.add("a", Finished(outcome, "why"))
     found = {Outcome.DONE: tally.done, Outcome.FAILED: tally.failed,
-             Outcome.UNCERTAIN: tally.uncertain, Outcome.NOT_STARTED: tally.not_started}
+             Outcome.UNCERTAIN: tally.uncertain, Outcome.NOT_STARTED: tally.not_started,
+             Outcome.STOPPED: tally.stopped}
     assert found[outcome] == (["a"] if outcome is Outcome.DONE else [("a", "why")])
     assert tally.ok is (outcome is Outcome.DONE)
+
+
+def test_a_stop_waits_for_the_create_in_flight_records_it_and_sends_no_other(
+        tmp_path: Path) -> None:
+    """^C or SIGTERM while a create is on the wire: its answer is still recorded (else the
+    next apply would see only an intent and could pay again); nothing else is sent."""
+    log: list[tuple[Any, ...]] = []
+    recorder = RecordingRecorder(log)
+    hooks = Hooks()
+    sending = asyncio.Event()
+
+    class SlowClient(FakeClient):
+        async def submit(self, request: dict[str, Any]) -> str:
+            sending.set()
+            await asyncio.sleep(0.05)          # the answer is on its way when the stop comes
+            return await super().submit(request)
+
+    items = [PlanItem(Action.CREATE, combination(n), None) for n in (1, 2)]
+    files = OutputFiles(OutputRoot(tmp_path, tmp_path / "out"))
+
+    async def go() -> Tally:
+        async with cdn() as http:
+            executor = Executor(files=files, recorder=recorder,
+                                clients={"fake": SlowClient(log, ["t1", "t2"])},
+                                downloads=http, settings=FAST, hooks=hooks)
+            running = asyncio.create_task(executor.run(items))
+            await sending.wait()
+            executor.stop()
+            return await running
+
+    tally = asyncio.run(go())
+
+    assert writes(log) == [("record", State.UNCERTAIN, None, 0), ("submit",),
+                           ("record", State.SUBMITTED, "t1", 0)]
+    assert recorder.entries[f"{1:032x}"].task_id == "t1"
+    assert [r.outcome for _, r in hooks.ends] == [Outcome.STOPPED, Outcome.STOPPED]
+    assert tally.stopped[1] == ("c[n=2]", "not sent: apply was stopped before this create")
+    assert tally.creates == 1
