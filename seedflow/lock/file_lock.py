@@ -8,6 +8,7 @@ otherwise two processes could each hold a lock on a different inode.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -20,13 +21,35 @@ from pathlib import Path
 from seedflow.errors import LockError
 
 
+def refuse_symlink(path: Path, what: str) -> None:
+    """A lockfile reached through a symbolic link is a second path to one file: two applies
+    could each take "their" lock and pay twice. And a link planted in a pull request could aim
+    seedflow's writes anywhere."""
+    if path.is_symlink():
+        raise LockError(f"{path} is a symbolic link (to {os.readlink(path)}); seedflow reads and "
+                        f"writes a {what} only where it really is: pass that path instead")
+
+
+def open_nofollow(path: Path, flags: int) -> int:
+    """``os.open`` that refuses to follow a symbolic link at ``path`` (a clear LockError)."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LockError(f"{path} is a symbolic link; seedflow never writes through one. "
+                            "Remove it (seedflow creates this file itself; it is never "
+                            "committed)") from None
+        raise LockError(f"cannot open {path}: {exc.strerror}") from None
+
+
 @contextmanager
 def file_lock(lock_path: Path) -> Iterator[None]:
     """Hold the exclusive OS lock of the lockfile ``lock_path``, or raise a LockError naming
     whoever holds it."""
     guard = lock_path.with_name(lock_path.name + ".lck")
+    refuse_symlink(lock_path, "lockfile")
     while True:
-        fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_nofollow(guard, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

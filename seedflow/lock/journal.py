@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from seedflow.errors import LockError
+from seedflow.lock.file_lock import open_nofollow
 from seedflow.lock.model import EntryFormatError, LockEntry, entry_from_json
 
 
@@ -67,7 +68,8 @@ class Journal:
 
     def __init__(self, lock_path: Path) -> None:
         self.path = journal_path(lock_path)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        fd = open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
         self._drop_torn_tail()
 
     def _drop_torn_tail(self) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seedflow.errors import LockError
+from seedflow.lock.file_lock import refuse_symlink
 from seedflow.lock.format import parse_entries
 from seedflow.lock.journal import journal_path, replay
 from seedflow.lock.model import LockEntry
@@ -40,9 +41,11 @@ def read_lock(path: Path, *, only: Collection[str] | None = None) -> Lock:
     fingerprints are still checked on every line.
     """
     lock = Lock(path)
+    journal = journal_path(path)
+    refuse_symlink(path, "lockfile")
+    refuse_symlink(journal, "journal")
     if path.exists():
         lock.entries, lock.unparsed = parse_entries(_read_text(path), str(path), only=only)
-    journal = journal_path(path)
     if journal.exists():
         lock.journal_events = replay(_read_text(journal), str(journal), lock.entries,
                                      lock.unparsed)
