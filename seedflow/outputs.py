@@ -78,6 +78,34 @@ class OutputRoot:
                                    "to write")
         return target
 
+    def write_problem(self, stored: str) -> str | None:
+        """Why ``stored`` could not be written now, or None; creates and changes nothing (apply
+        asks before it pays: an image it cannot save would be paid for and lost)."""
+        if not self.contains(stored):
+            return "outside output_dir"
+        target = Path(os.path.normpath(os.path.join(self._abs_folder, stored)))
+        if target.is_dir() and not target.is_symlink():
+            return "a folder is in the way"
+        if target.parent not in self._folders:   # many outputs share a folder: ask once
+            self._folders[target.parent] = self._folder_problem(target.parent)
+        return self._folders[target.parent]
+
+    def _folder_problem(self, folder: Path) -> str | None:
+        while not os.path.lexists(folder):
+            folder = folder.parent
+        if not folder.is_dir():
+            return f"{self.shown_abs(folder)} is a file, not a folder"
+        inside = os.path.join(str(folder), "").startswith(self._abs_root)
+        if inside and not Path(os.path.realpath(folder)).is_relative_to(self.real):
+            return f"{self.shown_abs(folder)} resolves outside output_dir"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return f"{self.shown_abs(folder)} is not writable"
+        return None
+
+    def shown_abs(self, path: Path) -> str:
+        """An absolute path inside the project as people see it."""
+        return os.path.relpath(path).replace(os.sep, "/")
+
     def shown(self, stored: str) -> str:
         """``stored`` relative to the current directory, as people see it."""
         cwd = os.getcwd()
@@ -116,6 +144,10 @@ class OutputRoot:
                 return False
 
         return intact
+
+    @cached_property
+    def _folders(self) -> dict[Path, str | None]:
+        return {}
 
     @cached_property
     def _abs_folder(self) -> str:

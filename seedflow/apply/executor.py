@@ -183,7 +183,13 @@ class Executor:
     async def _run_item(self, item: PlanItem) -> None:
         """The one place an item's result is tallied and reported."""
         self.hooks.started(item)
-        result = await self._carry_out(item)
+        try:
+            result = await self._carry_out(item)
+        except OSError as exc:   # the journal could not be written (a full disk, say)
+            result = failed(f"cannot record progress in the lockfile ({_reason(exc)}); apply "
+                            "stopped sending creates. What was recorded is safe: free room, "
+                            "then run apply again")
+            self.stop()
         self.tally.add(item.address, result)
         self.hooks.finished(item, result)
 
@@ -385,8 +391,9 @@ class Executor:
         not (the error's message; ``retryable`` errors are kept as :class:`_Unfetched`)."""
         try:
             target = self.files.target(path)
-        except SeedflowError as exc:
-            return failed(exc.message)
+        except (SeedflowError, OSError) as exc:
+            return failed(f"cannot write {path}: {_reason(exc)}; the task stays recorded, run "
+                          "apply again once it can be written")
         for attempt in range(self.settings.request_retries):
             try:
                 got = await download(self.downloads, url, target)
@@ -443,8 +450,8 @@ class Executor:
                 if await self.keeper.restore(move.image.sha256, self.files.target(move.target),
                                              move.image.size):
                     return None
-            except SeedflowError as exc:
-                return failed(f"restoring {move.target} from the store failed: {exc.message}")
+            except (SeedflowError, OSError) as exc:
+                return failed(f"restoring {move.target} from the store failed: {_reason(exc)}")
         got = await self._fetch(combo.address, self.rebase(combo.provider, move.image.url),
                                 move.target)
         if isinstance(got, _Unfetched) and not got.retryable:

@@ -73,6 +73,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
             click.echo(f"Nothing to do. Plan: {summary_line(plan)}")
             return 0
         _refuse_paid_if_locked(items, locked)
+        _refuse_unwritable(items, spec.root)
         cost = estimate(_creates(items, settings), pipeline.prices)
         images = pipeline.budget.max_images if max_images is None else max_images
         check_budget(cost, max_images=images,
@@ -136,6 +137,29 @@ def _creates(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
 def _paid(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
     return [i for i in _creates(items, settings)
             if i.combination and not PROVIDERS[i.combination.provider].simulated]
+
+
+def _refuse_unwritable(items: list[PlanItem], root: OutputRoot) -> None:
+    """Every path this apply will write must be writable before anything is sent: an image
+    that cannot be saved would be paid for and then lost."""
+    problems: dict[str, str] = {}
+    for item in items:
+        for stored in _writes(item):
+            problem = root.write_problem(stored)
+            if problem:
+                problems.setdefault(stored, problem)
+    if problems:
+        rows = "\n  ".join(f"{root.shown(p)}: {why}" for p, why in list(problems.items())[:LISTED])
+        more = f"\n  ... and {len(problems) - LISTED} more" if len(problems) > LISTED else ""
+        raise SeedflowError(f"{len(problems)} output paths cannot be written, so nothing was "
+                            f"sent:\n  {rows}{more}\nFix them (or output_dir) and run apply "
+                            "again")
+
+
+def _writes(item: PlanItem) -> tuple[str, ...]:
+    if item.moves:
+        return tuple(m.target for m in item.moves if not m.stored)
+    return item.combination.outputs if item.combination else ()
 
 
 def _refuse_paid_if_locked(items: list[PlanItem], locked: bool) -> None:
