@@ -275,7 +275,10 @@ def lock() -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(dir_okay=False, path_type=Path))
-def lock_merge(out: Path, inputs: tuple[Path, ...]) -> None:
+@click.option("--remove-fragments", is_flag=True,
+              help="After a successful merge, delete the inputs that are OUT's shard fragments "
+                   "(OUT.shard-K-of-N.lock): their records are in OUT now.")
+def lock_merge(out: Path, inputs: tuple[Path, ...], remove_fragments: bool) -> None:
     """Fold lockfiles and shard fragments into OUT, keeping OUT's own entries.
 
     Writes OUT atomically in canonical form; refuses an input with conflict markers or a newer
@@ -283,7 +286,7 @@ def lock_merge(out: Path, inputs: tuple[Path, ...]) -> None:
     """
     from seedflow.commands.lock import merge as run
 
-    _exit(run(out, list(inputs)))
+    _exit(run(out, list(inputs), remove_fragments=remove_fragments))
 
 
 @lock.command("merge-driver")

@@ -22,6 +22,7 @@ from seedflow.pipeline.load import load_pipeline
 from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination, resolve
 from seedflow.plan.diff import Checks, Plan, make_plan
+from seedflow.plan.shard import fragment_pattern, fragment_share
 from seedflow.store import ObjectStore, StoreError
 
 STORE_ENV = "SEEDFLOW_STORE"
@@ -111,7 +112,8 @@ def pipeline_store(pipeline: Pipeline) -> ObjectStore | None:
 
 
 def open_spec(path: Path, *, lock_path: Path | None = None,
-              max_combinations: int | None = None, new_lock: bool = False) -> Spec:
+              max_combinations: int | None = None, new_lock: bool = False,
+              shard: tuple[int, int] | None = None) -> Spec:
     """Load and expand the pipeline; the lock is ``lock_path`` or the pipeline's default.
 
     An explicit ``--lock`` that does not exist is a typo until proven otherwise: a plan against
@@ -123,7 +125,31 @@ def open_spec(path: Path, *, lock_path: Path | None = None,
     combinations = resolve(pipeline, max_combinations=max_combinations)
     if lock_path is not None and not lock_path.exists():
         _refuse_missing_lock(lock_path, pipeline.default_lock, new_lock=new_lock)
-    return Spec(pipeline, combinations, lock_path or pipeline.default_lock)
+    lock = lock_path or pipeline.default_lock
+    _refuse_unmerged(lock, shard)
+    return Spec(pipeline, combinations, lock)
+
+
+def unmerged_fragments(lock_path: Path) -> list[Path]:
+    """Shard fragments beside the lock (``apply --shard`` writes them): records of paid
+    tasks that the lock itself does not have yet."""
+    return sorted(p for p in lock_path.parent.glob(fragment_pattern(lock_path))
+                  if fragment_share(lock_path, p) is not None)
+
+
+def _refuse_unmerged(lock_path: Path, shard: tuple[int, int] | None) -> None:
+    """Planning without a fragment would offer to pay again for what it records. A shard run
+    may go on beside fragments of the same split (their combinations are not its own)."""
+    found = [p for p in unmerged_fragments(lock_path)
+             if shard is None or (fragment_share(lock_path, p) or (0, 0))[1] != shard[1]]
+    if found:
+        names = ", ".join(str(p) for p in found[:3]) + (
+            f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise SeedflowError(
+            f"{names} record{'s' if len(found) == 1 else ''} paid tasks that {lock_path} does "
+            "not have yet; without them seedflow would offer to pay for those again. Merge "
+            f"first: `seedflow lock merge {lock_path} "
+            f"{lock_path.parent / fragment_pattern(lock_path)} --remove-fragments`")
 
 
 def _refuse_missing_lock(lock_path: Path, default: Path, *, new_lock: bool) -> None:

@@ -45,12 +45,13 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
           recreate_expired: bool = False, max_combinations: int | None = None,
           max_images: int | None = None, max_cost: float | None = None,
           shard: str | None = None, store_url: str | None = None) -> int:
-    spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations, new_lock=True)
+    share = parse_shard(shard) if shard else None
+    spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations, new_lock=True,
+                     shard=share)
     pipeline, combinations, main_lock = spec.pipeline, spec.combinations, spec.lock_path
     store = open_store(pipeline, store_url)
     settings = settings_from_env(concurrency=concurrency, retry_uncertain=retry_uncertain,
                                  recreate_expired=recreate_expired)
-    share = parse_shard(shard) if shard else None
     base: dict[str, LockEntry] = {}
     if share:
         combinations = [c for c in combinations if in_shard(c.fingerprint, share)]

@@ -25,9 +25,10 @@ from seedflow.lock.merge import same, three_way, union
 from seedflow.lock.model import LockEntry
 from seedflow.lock.read import Lock, read_lock
 from seedflow.lock.writer import LockWriter
+from seedflow.plan.shard import fragment_share
 
 
-def merge(out: Path, inputs: Sequence[Path]) -> int:
+def merge(out: Path, inputs: Sequence[Path], *, remove_fragments: bool = False) -> int:
     """Fold ``inputs`` into ``out`` (created when missing); exit 0, or a LockError."""
     sources = _distinct([p for p in inputs if not _same_file(p, out)])
     locks = [_read_input(path).entries for path in sources]  # all load, or nothing is written
@@ -43,7 +44,23 @@ def merge(out: Path, inputs: Sequence[Path]) -> int:
     added = sum(1 for e in changed if e.fingerprint not in before)
     click.echo(f"Merged {len(sources)} lockfile{'s' * (len(sources) != 1)} into {out}: "
                f"{len(merged.entries)} entries ({added} added, {len(changed) - added} updated).")
+    _fragments_done(out, [p for p in sources if fragment_share(out, p)], remove=remove_fragments)
     return 0
+
+
+def _fragments_done(out: Path, fragments: list[Path], *, remove: bool) -> None:
+    """Say which shard fragments are folded in; delete them when asked (only now, after OUT
+    holds their records durably)."""
+    if not fragments:
+        return
+    names = ", ".join(str(p) for p in fragments)
+    if not remove:
+        click.echo(f"Folded shard fragments: {names}. They are in {out} now; delete them (or "
+                   "pass --remove-fragments), or plan and apply will ask you to merge again.")
+        return
+    for fragment in fragments:
+        fragment.unlink(missing_ok=True)
+    click.echo(f"Folded and removed shard fragments: {names}.")
 
 
 def _check_out(out: Path) -> None:

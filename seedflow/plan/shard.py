@@ -3,6 +3,7 @@ share K of N, so N CI jobs split a catalog with no coordination and no overlap."
 
 from __future__ import annotations
 
+import glob
 import re
 from pathlib import Path
 
@@ -27,3 +28,15 @@ def fragment_path(lock_path: Path, shard: tuple[int, int]) -> Path:
     """``catalog.lock`` → ``catalog.shard-2-of-4.lock`` (still ``*.lock`` for the merge driver)."""
     k, n = shard
     return lock_path.with_name(f"{lock_path.stem}.shard-{k}-of-{n}{lock_path.suffix}")
+
+
+def fragment_pattern(lock_path: Path) -> str:
+    """The glob matching every fragment of ``lock_path`` (``catalog.shard-*-of-*.lock``)."""
+    return f"{glob.escape(lock_path.stem)}.shard-*-of-*{glob.escape(lock_path.suffix)}"
+
+
+def fragment_share(lock_path: Path, fragment: Path) -> tuple[int, int] | None:
+    """The K/N a fragment of ``lock_path`` was written for, or None if it is not one."""
+    match = re.fullmatch(rf"{re.escape(lock_path.stem)}\.shard-(\d+)-of-(\d+)"
+                         rf"{re.escape(lock_path.suffix)}", fragment.name)
+    return (int(match[1]), int(match[2])) if match else None

@@ -10,6 +10,7 @@ from pathlib import Path
 from applykit import Project, Run
 
 from seedflow.lock.model import LockEntry
+from seedflow.lock.read import read_lock
 from seedflow.sim import Simulator
 
 
@@ -32,7 +33,13 @@ def test_two_shards_and_a_merge_equal_one_full_apply(
         assert result.code == 0, result.text
     fragments = sorted(project.root.glob("p.shard-*-of-2.lock"))
     assert len(fragments) == 2 and all(f.stat().st_size for f in fragments)
-    assert seedflow("lock", "merge", str(project.lock), *map(str, fragments)).code == 0
+    unmerged = seedflow("apply", str(project.pipeline), "--yes")   # would pay for them again
+    assert unmerged.code == 1 and "Merge first: `seedflow lock merge" in unmerged.err
+    merged = seedflow("lock", "merge", str(project.lock), *map(str, fragments))
+    assert merged.code == 0
+    assert merged.out.splitlines()[-1].startswith("Folded shard fragments:")
+    for fragment in fragments:
+        fragment.unlink()
     assert sim.counters.creates == len(addresses)  # each combination created exactly once
 
     assert seedflow("apply", str(full / "p.yaml"), "--yes").code == 0
@@ -41,3 +48,23 @@ def test_two_shards_and_a_merge_equal_one_full_apply(
     assert sharded == whole and len(whole) == len(addresses)
     project.assert_intact(addresses)
     assert seedflow("plan", str(project.pipeline), "--detailed-exitcode").code == 0
+
+
+def test_a_shard_of_another_split_is_refused_beside_unmerged_fragments(
+        sim: Simulator, env: Callable[..., dict[str, str]], project: Project,
+        seedflow: Run) -> None:
+    """Shares of a 2-way and a 3-way split overlap: running 1/3 beside 1-of-2's fragment
+    would pay again for combinations that fragment records."""
+    env(sim)
+    project.write()
+    assert seedflow("apply", str(project.pipeline), "--yes", "--shard", "1/2").code == 0
+    creates = sim.counters.creates
+
+    same_split = seedflow("apply", str(project.pipeline), "--yes", "--shard", "2/2")
+    other_split = seedflow("apply", str(project.pipeline), "--yes", "--shard", "1/3")
+
+    assert same_split.code == 0, same_split.text
+    assert other_split.code == 1
+    assert other_split.err.startswith(f"error: {project.root / 'p.shard-1-of-2.lock'}")
+    second = read_lock(project.root / "p.shard-2-of-2.lock").entries
+    assert sim.counters.creates == creates + len(second)     # the 1/3 run paid for nothing

@@ -81,11 +81,18 @@ def test_sharded_applies_merge_into_a_complete_lock(write: Write,
     fragments = sorted(Path("pipelines").glob("p.shard-*.lock"))
     assert [f.name for f in fragments] == ["p.shard-1-of-2.lock", "p.shard-2-of-2.lock"]
 
-    assert main(["lock", "merge", "pipelines/p.lock", *map(str, fragments)]) == 0 \
-        if "lock" in cli.commands else merge(Path("pipelines/p.lock"), fragments) == 0
-
-    assert len(read_lock(Path("pipelines/p.lock")).entries) == 6
     capsys.readouterr()
+    assert main(["plan", str(pipeline)]) == 1   # unmerged: plan would offer to pay again
+    assert "record paid tasks that pipelines/p.lock does not have yet" in capsys.readouterr().err
+
+    assert main(["lock", "merge", "pipelines/p.lock", *map(str, fragments),
+                 "--remove-fragments"]) == 0
+
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "Folded and removed shard fragments: pipelines/p.shard-1-of-2.lock, "
+        "pipelines/p.shard-2-of-2.lock.")
+    assert len(read_lock(Path("pipelines/p.lock")).entries) == 6
+    assert not list(Path("pipelines").glob("p.shard-*.lock"))
     assert main(["plan", str(pipeline), "--detailed-exitcode"]) == 0   # nothing left to do
 
 
