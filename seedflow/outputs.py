@@ -61,6 +61,11 @@ class OutputRoot:
         """Whether ``stored`` lies inside output_dir, lexically (no file system access)."""
         return _lexically_inside(self._abs_folder, self._abs_root, stored)
 
+    def contains_abs(self, path: Path) -> bool:
+        """Whether an absolute (or cwd-relative) path lies lexically inside output_dir."""
+        return os.path.join(os.path.normpath(os.path.abspath(path)), "").startswith(
+            self._abs_root)
+
     def holds(self, stored: str) -> bool:
         """Whether ``stored`` resolves (symlinks followed) inside output_dir."""
         return Path(os.path.realpath(self.file(stored))).is_relative_to(self.real)

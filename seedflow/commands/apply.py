@@ -56,11 +56,15 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
     if share:
         combinations = [c for c in combinations if in_shard(c.fingerprint, share)]
     wanted = {c.fingerprint for c in combinations}  # other entries are kept unparsed
+    unread: set[str] = set()
     if share:
-        base = read_lock(main_lock, only=wanted).entries
+        main = read_lock(main_lock, only=wanted)
+        base, unread = main.entries, set(main.unparsed)
     with LockWriter(fragment_path(main_lock, share) if share else main_lock,
                     only=wanted) as writer:
         entries = {**base, **writer.lock.entries}
+        in_spec = {c.fingerprint for c in spec.combinations}
+        orphans = len((unread | set(writer.lock.unparsed)) - in_spec)
         plan = make_plan(combinations, entries,
                          plan_checks(spec.root.hash_check(), entries, store))
         items = select(plan, targets)
@@ -71,7 +75,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
                                 " (`seedflow plan` lists them); * and ? are wildcards")
         if not items:
             _tidy(writer)
-            click.echo(f"Nothing to do. Plan: {summary_line(plan)}")
+            click.echo(f"Nothing to do. Plan: {summary_line(plan, unread_orphans=orphans)}")
             return 0
         _refuse_paid_if_locked(items, locked)
         _refuse_unwritable(items, spec.root)
@@ -82,7 +86,8 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         check_keys(_providers(items))
         if store is not None:  # a store that does not work is found before anything is paid
             asyncio.run(store.check_writable())
-        _confirm(items, plan_summary=f"{summary_line(plan)}\nCost: {cost.describe()}.", yes=yes,
+        summary = summary_line(plan, unread_orphans=orphans)
+        _confirm(items, plan_summary=f"{summary}\nCost: {cost.describe()}.", yes=yes,
                  settings=settings)
         started = time.monotonic()
         try:

@@ -18,7 +18,7 @@ provider: they are listed with a warning and pruned only with ``--yes``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,8 @@ from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination
 from seedflow.plan.diff import Action, make_plan
 from seedflow.project import open_spec
+
+STALE = ""   # the key of stale copies among the per-fingerprint file actions
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,10 @@ def prune(path: Path, *, lock_path: Path | None = None, files: bool = False,
           yes: bool = False) -> int:
     spec = open_spec(path, lock_path=lock_path)
     pipeline, combinations, lock_file = spec.pipeline, spec.combinations, spec.lock_path
-    if not orphans_of(read_lock(lock_file).entries, combinations):  # read-only when no work
-        click.echo("No orphans.")
+    entries = read_lock(lock_file).entries
+    if not orphans_of(entries, combinations) and not (
+            files and stale_copies(spec.root, entries, combinations)):  # read-only: no work
+        click.echo("No orphans." + (" No stale copies." if files else ""))
         return 0
     with LockWriter(lock_file) as writer:
         orphans = orphans_of(writer.lock.entries, combinations)
@@ -63,10 +67,13 @@ def prune(path: Path, *, lock_path: Path | None = None, files: bool = False,
         dropped = {e.fingerprint for e in chosen}
         remaining = {fp: e for fp, e in writer.lock.entries.items() if fp not in dropped}
         actions = file_actions(pipeline, chosen, remaining, combinations) if files else {}
+        if files:
+            actions[STALE] = stale_copies(spec.root, remaining, combinations)
         _show(pipeline, lock_file, orphans, actions, files=files)
         _warn_unfinished([e for e in orphans if e.state.unfinished], yes=yes)
         _ask(lock_file, chosen, actions, yes=yes)
         failed = _delete(actions)
+        _remove_empty_folders([f for f in _deleting(actions) if f not in failed], spec.root)
         done = [e for e in chosen
                 if not any(a.file in failed for a in actions.get(e.fingerprint, ()))]
         writer.drop(e.fingerprint for e in done)
@@ -133,8 +140,66 @@ def _decide(stored: str, real: str, image: LockedImage, root: OutputRoot,
     return FileAction(file, shown, "delete")
 
 
+def stale_copies(root: OutputRoot, entries: Mapping[str, LockEntry],
+                 combinations: Iterable[Combination]) -> list[FileAction]:
+    """Files in output_dir that nothing uses but that hold the bytes of an image the lock keeps,
+    intact, at another path: the copies a relink leaves behind. Deleting one loses nothing."""
+    intact = root.hash_check()
+    kept: dict[str, tuple[str, str]] = {}      # sha256 → (address, where the lock keeps it)
+    for entry in entries.values():
+        for image in entry.images:
+            if image.sha256 not in kept and intact(image.path, image):
+                kept[image.sha256] = (entry.address, image.path)
+    sizes = {image.size for e in entries.values() for image in e.images}
+    used = set(_users(root.folder, entries, combinations))
+    found = []
+    for file in _files_in(root.output_dir):
+        if os.path.realpath(file) in used or _size(file) not in sizes:
+            continue
+        owner = kept.get(file_sha256(file))
+        if owner is not None:
+            found.append(FileAction(file, root.shown_abs(file), "delete", f"a copy of "
+                                    f"{owner[0]}, which the lock keeps at {root.shown(owner[1])}"))
+    return found
+
+
+def _files_in(folder: Path) -> Iterator[Path]:
+    """Regular files below ``folder``; symbolic links are neither followed nor listed."""
+    for dirpath, folders, names in os.walk(folder):
+        folders.sort()
+        for name in sorted(names):
+            file = Path(dirpath) / name
+            if not file.is_symlink():
+                yield file
+
+
+def _size(file: Path) -> int | None:
+    try:
+        return file.stat().st_size
+    except OSError:
+        return None
+
+
+def _remove_empty_folders(deleted: list[Path], root: OutputRoot) -> None:
+    """The folders the deleted files leave empty go too, up to (not including) output_dir."""
+    for file in deleted:
+        folder = file.parent
+        while root.contains_abs(folder) and folder.resolve() != root.real:
+            try:
+                folder.rmdir()   # only succeeds on an empty folder
+            except OSError:
+                break
+            folder = folder.parent
+
+
 def _show(pipeline: Pipeline, lock_file: Path, orphans: list[LockEntry],
           actions: Mapping[str, list[FileAction]], *, files: bool) -> None:
+    if actions.get(STALE):
+        click.echo("Copies that relinks left behind (nothing uses them):")
+        for action in actions[STALE]:
+            click.echo(f"      {action.verb:<7} {action.shown}  ({action.reason})")
+    if not orphans:
+        return
     click.echo(f"Orphaned entries in {lock_file} (no longer in {pipeline.path}):")
     for entry in orphans:
         task = f", task {entry.task_id}" if entry.task_id else ""
@@ -162,12 +227,14 @@ def _ask(lock_file: Path, chosen: list[LockEntry],
              actions: Mapping[str, list[FileAction]], *, yes: bool) -> None:
     if yes:
         return
-    if not chosen:
+    if not chosen and not actions.get(STALE):
         raise SeedflowError("nothing pruned: every orphan is unfinished and may be a paid task "
                             "in flight; pass --yes to prune them anyway")
     deleting = _deleting(actions)
     files = f" and delete {_files(len(deleting))}" if deleting else ""
     what = f"remove {len(chosen)} entr{'ies' if len(chosen) != 1 else 'y'} from {lock_file}{files}"
+    if not chosen:
+        what = f"delete {_files(len(deleting))}"
     confirm(f"{what[0].upper()}{what[1:]}?", action=f"prune would {what}",
             without_terminal="pass --yes to go ahead (--yes also prunes unfinished orphans)",
             cancelled="cancelled; nothing was changed")

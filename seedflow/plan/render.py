@@ -55,10 +55,13 @@ def unsent_notes(plan: Plan) -> list[str]:
             for (asset, provider), n in assets.items()]
 
 
-def summary_line(plan: Plan) -> str:
+def summary_line(plan: Plan, *, unread_orphans: int = 0) -> str:
+    """The counts by action; ``unread_orphans``: orphaned lock lines a caller left unparsed
+    (apply reads only the entries its pipeline can touch)."""
     s = plan.summary
+    orphans = s["orphan"] + unread_orphans
     return (f"{s['create']} to create (paid), {s['resume']} to resume, {s['restore']} to restore, "
-            f"{s['relink']} to relink, {s['orphan']} orphaned, {s['unchanged']} unchanged.")
+            f"{s['relink']} to relink, {orphans} orphaned, {s['unchanged']} unchanged.")
 
 
 def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:

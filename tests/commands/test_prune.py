@@ -62,7 +62,7 @@ def test_nothing_to_prune_leaves_the_lock_alone(write: Write, workdir: Path,
 
     assert prune(pipeline, files=True, yes=True) == 0
 
-    assert capsys.readouterr().out == "No orphans.\n"
+    assert capsys.readouterr().out == "No orphans. No stale copies.\n"
     assert (LOCK.read_bytes(), LOCK.stat().st_mtime_ns, sorted(os.listdir("pipelines"))) == before
 
 
