@@ -122,10 +122,14 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
               help="Run only share K of N of the combinations (by fingerprint) and record them "
                    "in a lock fragment (*.shard-K-of-N.lock); combine with `seedflow lock merge`.")
 @store_option
+@click.option("--force", is_flag=True,
+              help="Overwrite files the lock does not record at output paths, and restore "
+                   "generated images that were changed on disk (default: leave both alone).")
 def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
           concurrency: int | None, targets: tuple[str, ...], retry_uncertain: bool,
           recreate_expired: bool, max_combinations: int | None, max_images: int | None,
-          max_cost: float | None, shard: str | None, store_url: str | None) -> None:
+          max_cost: float | None, shard: str | None, store_url: str | None,
+          force: bool) -> None:
     """Generate exactly what the lockfile lacks (asks before paid work on a terminal).
 
     With a store, every image it generates or moves is uploaded there, and an image the store
@@ -137,7 +141,8 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
     _exit(run(pipeline, lock_path=lock_path, yes=yes, locked=locked, concurrency=concurrency,
               targets=targets, retry_uncertain=retry_uncertain,
               recreate_expired=recreate_expired, max_combinations=max_combinations,
-              max_images=max_images, max_cost=max_cost, shard=shard, store_url=store_url))
+              max_images=max_images, max_cost=max_cost, shard=shard, store_url=store_url,
+              force=force))
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from seedflow.errors import SeedflowError, SpecError
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.lock.read import Lock, read_lock
 from seedflow.outputs import OutputCheck, OutputRoot
+from seedflow.outputs.statcache import StatCache, cache_path
 from seedflow.pipeline.load import load_pipeline
 from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination, resolve
@@ -48,16 +49,19 @@ class Project:
     lock: Lock
 
     def plan(self, *, check_hashes: bool = False, store: ObjectStore | None = None) -> Plan:
-        check = self.root.hash_check() if check_hashes else self.root.presence_check()
+        """The plan; files are checked by sha256 through the stat cache that apply keeps
+        (``check_hashes``: every file hashed again). Read-only: the cache is not written."""
+        cache = StatCache(cache_path(self.lock.path))
+        check = self.root.hash_check() if check_hashes else self.root.cached_check(cache)
         return make_plan(self.combinations, self.lock.entries,
-                         plan_checks(check, self.lock.entries, store))
+                         plan_checks(self.root, check, self.lock.entries, store))
 
     @property
     def root(self) -> OutputRoot:
         return OutputRoot(self.pipeline.folder, self.pipeline.output_dir)
 
 
-def plan_checks(intact: OutputCheck, entries: Mapping[str, LockEntry],
+def plan_checks(root: OutputRoot, intact: OutputCheck, entries: Mapping[str, LockEntry],
                 store: ObjectStore | None) -> Checks:
     """The plan's questions about the world, answered: files on disk, and (with a store) which
     of the locked images missing here the store holds, asked in one batch."""
@@ -67,7 +71,8 @@ def plan_checks(intact: OutputCheck, entries: Mapping[str, LockEntry],
         missing = {image.sha256 for entry in entries.values() if entry.state is State.SUCCEEDED
                    for image in entry.images if not intact(image.path, image)}
         held = asyncio.run(_held(store, missing)) if missing else set()
-    return Checks(intact, held=lambda image: image.sha256 in held, now=datetime.now(UTC))
+    return Checks(intact, held=lambda image: image.sha256 in held, now=datetime.now(UTC),
+                  exists=root.exists)
 
 
 def _remembered(intact: OutputCheck) -> OutputCheck:

@@ -381,6 +381,7 @@ class Executor:
                                  completed_at=now_iso() if last else None)
             failpoints.hit("after-image")
             await self.recorder.record(entry)
+            self.files.written(image.path, image.sha256)
             self._keep(combo.address, image)
         note = "" if len(urls) >= len(combo.outputs) else \
             f" (the provider returned {len(urls)} of {len(combo.outputs)} images)"
@@ -435,6 +436,7 @@ class Executor:
         await self.recorder.record(entry.evolve(images=tuple(images)))
         for move in moves:
             if not move.stored:
+                self.files.written(move.target, move.image.sha256)
                 self._keep(combo.address, images[move.index])
         return done(", ".join(shown))
 

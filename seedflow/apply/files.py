@@ -12,13 +12,22 @@ from pathlib import Path
 from seedflow.atomic import fsync_dir, temp_beside
 from seedflow.lock.model import LockedImage
 from seedflow.outputs import OutputRoot
+from seedflow.outputs.statcache import StatCache, stat_key
 
 
 class OutputFiles:
-    def __init__(self, root: OutputRoot) -> None:
+    def __init__(self, root: OutputRoot, cache: StatCache | None = None) -> None:
         self.root = root
-        self._intact = root.hash_check()
+        self.cache = cache
+        self._intact = root.cached_check(cache) if cache is not None else root.hash_check()
         self._swept: set[Path] = set()
+
+    def written(self, stored: str, sha256: str) -> None:
+        """Remember a file just written with these bytes, so the next plan need not hash it."""
+        if self.cache is None:
+            return
+        with contextlib.suppress(OSError):
+            self.cache.remember(stored, stat_key(os.stat(self.root.file(stored))), sha256)
 
     def intact(self, stored: str, image: LockedImage) -> bool:
         """The file is inside output_dir and holds the recorded bytes."""

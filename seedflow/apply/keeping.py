@@ -8,6 +8,7 @@ store first: its copy is verified and free, a provider's result URL expires.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from seedflow.store import ObjectMissing, ObjectStore, Outcome, StoreError
@@ -25,7 +26,8 @@ class Keeper:
 
     def keep(self, address: str, file: Path, sha256: str) -> None:
         """Upload ``file`` (whose bytes hash to ``sha256``) in the background."""
-        self._uploads.append(asyncio.create_task(self._upload(address, file, sha256)))
+        shown = Path(os.path.normpath(file))   # messages name assets/x.png, not pipelines/../
+        self._uploads.append(asyncio.create_task(self._upload(address, shown, sha256)))
 
     async def _upload(self, address: str, file: Path, sha256: str) -> None:
         async with self._slots:
@@ -33,6 +35,9 @@ class Keeper:
                 outcome = await self.store.put_file(file, sha256)
             except StoreError as exc:
                 self.failed.append((address, exc.message))
+                return
+            except OSError as exc:   # the file went away meanwhile: it stays in the lock
+                self.failed.append((address, f"cannot read {file}: {exc.strerror or exc}"))
                 return
         if outcome is Outcome.TRANSFERRED:
             self.uploaded += 1
@@ -48,3 +53,4 @@ class Keeper:
     async def finish(self) -> None:
         """Wait for every upload started (their failures are in :attr:`failed`)."""
         await asyncio.gather(*self._uploads)
+        self.failed.sort()   # in address order, not in the order uploads happened to end

@@ -84,7 +84,8 @@ def label(item: PlanItem, result: Finished) -> str:
     outcome of a failure."""
     if not result.ok:
         return result.outcome.value
-    return {Action.RELINK: "relinked", Action.RESTORE: "restored"}.get(item.action, "done")
+    return {Action.RELINK: "relinked", Action.RESTORE: "restored",
+            Action.MODIFIED: "restored"}.get(item.action, "done")
 
 
 class PlainLog:

@@ -96,8 +96,9 @@ class Connections:
     def rebase(self, provider: str, url: str) -> str:
         """A simulated image's recorded URL, pointed at the simulator of this run.
 
-        Each run's embedded simulator listens on a new port; its file URLs describe the image
-        (see seedflow.sim), so the one running now serves the bytes the lock recorded.
+        Each run's embedded simulator listens on a new port; its task ids and file URLs
+        describe the task and the image (see seedflow.sim), so the one running now resumes the
+        tasks and serves the bytes the lock recorded.
         """
         parts = urlsplit(url)
         if not (self.sim_url and PROVIDERS[provider].simulated

@@ -26,9 +26,10 @@ from seedflow.lock.model import LockEntry, State
 from seedflow.lock.read import read_lock
 from seedflow.lock.writer import LockWriter
 from seedflow.outputs import OutputRoot
+from seedflow.outputs.statcache import StatCache, cache_path
 from seedflow.plan.cost import check_budget, estimate
-from seedflow.plan.diff import Action, PlanItem, make_plan, matching, select
-from seedflow.plan.render import summary_line
+from seedflow.plan.diff import Action, Plan, PlanItem, make_plan, matching, select
+from seedflow.plan.render import drift_line, pull_note, summary_line
 from seedflow.plan.shard import fragment_path, in_shard, parse_shard
 from seedflow.project import open_spec, open_store, plan_checks
 from seedflow.providers import PROVIDERS
@@ -44,7 +45,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
           targets: tuple[str, ...] = (), retry_uncertain: bool = False,
           recreate_expired: bool = False, max_combinations: int | None = None,
           max_images: int | None = None, max_cost: float | None = None,
-          shard: str | None = None, store_url: str | None = None) -> int:
+          shard: str | None = None, store_url: str | None = None, force: bool = False) -> int:
     share = parse_shard(shard) if shard else None
     spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations, new_lock=True,
                      shard=share)
@@ -65,9 +66,11 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         entries = {**base, **writer.lock.entries}
         in_spec = {c.fingerprint for c in spec.combinations}
         orphans = len((unread | set(writer.lock.unparsed)) - in_spec)
-        plan = make_plan(combinations, entries,
-                         plan_checks(spec.root.hash_check(), entries, store))
-        items = select(plan, targets)
+        cache = StatCache(cache_path(main_lock))
+        plan = make_plan(combinations, entries, plan_checks(
+            spec.root, spec.root.cached_check(cache), entries, store))
+        cache.save()
+        items = select(plan, targets, force=force)
         if targets and not matching(plan, targets):
             raise SeedflowError(f"--target {' '.join(targets)} matches no combination; "
                                 "addresses look like "
@@ -76,9 +79,12 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         if not items:
             _tidy(writer)
             click.echo(f"Nothing to do. Plan: {summary_line(plan, unread_orphans=orphans)}")
+            _notes(plan, path)
             return 0
         _refuse_paid_if_locked(items, locked)
         _refuse_unwritable(items, spec.root)
+        if not force:
+            _refuse_overwriting([p for item in items for p in item.conflicts], spec.root)
         cost = estimate(_creates(items, settings), pipeline.prices)
         images = pipeline.budget.max_images if max_images is None else max_images
         check_budget(cost, max_images=images,
@@ -91,11 +97,13 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
                  settings=settings)
         started = time.monotonic()
         try:
-            outcome, signalled = asyncio.run(_execute(spec.root, writer, items, settings, store))
+            outcome, signalled = asyncio.run(_execute(OutputFiles(spec.root, cache), writer,
+                                                      items, settings, store))
         except (KeyboardInterrupt, asyncio.CancelledError):   # a second ^C: stop at once
             raise _interrupted(path, items, writer, signal.SIGINT) from None
         finally:
             writer.compact()
+            cache.save()
     _summarise(outcome, time.monotonic() - started, path, store)
     if signalled is not None:
         raise _interrupted(path, items, writer, signalled)
@@ -162,6 +170,28 @@ def _refuse_unwritable(items: list[PlanItem], root: OutputRoot) -> None:
                             "again")
 
 
+def _notes(plan: Plan, path: Path) -> None:
+    """What a plan with nothing to do still has to say: drift, images only in the store."""
+    drift = drift_line(plan)
+    if drift:
+        click.echo(drift)
+    if plan.stored_only:
+        click.echo(f"Note: {pull_note(path, plan.stored_only)}.")
+
+
+def _refuse_overwriting(taken: list[str], root: OutputRoot) -> None:
+    """seedflow writes over a file only when the lock records that file with the same content
+    (or the user says --force): a hand-made file at a new output path is somebody's work."""
+    if not taken:
+        return
+    rows = "\n  ".join(root.shown(p) for p in taken[:LISTED])
+    more = f"\n  ... and {len(taken) - LISTED} more" if len(taken) > LISTED else ""
+    raise SeedflowError(f"{len(taken)} output paths already hold files that the lock does not "
+                        f"record, and apply would overwrite them:\n  {rows}{more}\nMove them "
+                        "away, change the output template, or pass --force to overwrite; "
+                        "nothing was sent")
+
+
 def _writes(item: PlanItem) -> tuple[str, ...]:
     if item.moves:
         return tuple(m.target for m in item.moves if not m.stored)
@@ -192,7 +222,7 @@ def _confirm(items: list[PlanItem], *, plan_summary: str, yes: bool,
             cancelled="cancelled; nothing was generated")
 
 
-async def _execute(root: OutputRoot, writer: LockWriter, items: list[PlanItem],
+async def _execute(files: OutputFiles, writer: LockWriter, items: list[PlanItem],
                    settings: Settings, store: ObjectStore | None) -> tuple[Tally, int | None]:
     """Run the executor; the first ^C or SIGTERM stops it in good order (see Executor.stop),
     a second ^C stops at once. Returns what it did and the signal that stopped it, if any."""
@@ -203,7 +233,7 @@ async def _execute(root: OutputRoot, writer: LockWriter, items: list[PlanItem],
                  if i.combination and i.action == Action.RESTORE}
     async with open_clients(_providers(items), restoring=restoring) as connections, \
             download_client() as http:
-        executor = Executor(files=OutputFiles(root), recorder=Recorder(writer),
+        executor = Executor(files=files, recorder=Recorder(writer),
                             clients=connections.clients, downloads=http, settings=settings,
                             hooks=display, rebase=connections.rebase,
                             wakeups=Wakeups(connections.callbacks),

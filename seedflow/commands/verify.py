@@ -118,8 +118,9 @@ def _report(project: Project, path: Path, mismatches: list[Mismatch], checked: i
                f"({project.lock.path}):")
     for mismatch in sorted(mismatches, key=lambda m: (m.path, m.entry.address)):
         click.echo("\n".join(mismatch.lines()))
-    restorable = sum(1 for m in mismatches if not m.orphan)
-    orphans = len(mismatches) - restorable
+    orphans = sum(1 for m in mismatches if m.orphan)
+    changed = sum(1 for m in mismatches if not m.orphan and m.found.sha256 is not None)
+    restorable = len(mismatches) - orphans - changed   # missing: apply brings them back
     if restorable and open_store(project.pipeline) is not None:
         click.echo(f"To bring {_files(restorable)} back from the store, run `seedflow pull "
                    f"{path}` (`--force` replaces changed files); images the store lacks come "
@@ -128,6 +129,10 @@ def _report(project: Project, path: Path, mismatches: list[Mismatch], checked: i
         click.echo(f"To restore {_files(restorable)} for free, run `seedflow apply {path}`: it "
                    "downloads each again from the recorded URLs (these expire after about a day; "
                    "after that, `--recreate-expired` generates them again, paid).")
+    if changed:
+        click.echo(f"{_files(changed)} changed on disk since generation: apply leaves "
+                   f"{'it' if changed == 1 else 'them'} alone; `seedflow apply {path} --force` "
+                   "puts the generated images back.")
     if orphans:
         verb = "belongs" if orphans == 1 else "belong"
         click.echo(f"{_files(orphans)} {verb} to combinations no longer in the pipeline "

@@ -317,7 +317,11 @@ def _image_state(item: PlanItem, index: int,
         return Status.READY, entry.images[index].path, None
     if move.source is not None:
         return Status.READY, move.source, None
-    return Status.MISSING, None, "file missing or changed on disk; apply restores it"
+    if item.action == Action.MODIFIED and move.target == move.image.path:
+        return Status.READY, move.target, None   # shown, and flagged as differing (see below)
+    if move.stored:
+        return Status.MISSING, None, "in the store, not on this disk: seedflow pull brings it"
+    return Status.MISSING, None, "file missing on disk; apply restores it"
 
 
 def orphan_tiles(item: PlanItem) -> list[Tile]:

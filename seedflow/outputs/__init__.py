@@ -19,6 +19,7 @@ from pathlib import Path
 
 from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage
+from seedflow.outputs.statcache import StatCache, stat_key
 
 CHUNK = 1 << 20
 
@@ -136,6 +137,36 @@ class OutputRoot:
                 return os.stat(target).st_size == image.size
             except OSError:
                 return False
+
+        return intact
+
+    def exists(self, stored: str) -> bool:
+        """Whether something is at ``stored`` (inside output_dir, links not followed)."""
+        return self.contains(stored) and os.path.lexists(self.file(stored))
+
+    def cached_check(self, cache: StatCache) -> OutputCheck:
+        """The recorded sha256, hashing only files whose ``stat`` the cache has not seen
+        (plan and apply: a retouched image of the same size is not "intact")."""
+        base, root = self._abs_folder, self._abs_root
+
+        def intact(stored: str, image: LockedImage) -> bool:
+            target = os.path.normpath(os.path.join(base, stored))
+            if not target.startswith(root):
+                return False
+            try:
+                st = os.stat(target)
+                if st.st_size != image.size:
+                    return False
+                key = stat_key(st)
+                digest = cache.sha256(stored, key)
+                if digest is None:   # read it, but never through a link out of output_dir
+                    if not self.holds(stored):
+                        return False
+                    digest = file_sha256(Path(target))
+                    cache.remember(stored, key, digest)
+            except OSError:
+                return False
+            return digest == image.sha256
 
         return intact
 

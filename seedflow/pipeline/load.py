@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -168,20 +169,30 @@ def _output_dir_errors(raw: str, output_dir: Path, folder: Path,
     return []
 
 
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")   # as in seedflow.store.url
+
+
 def _store_errors(raw: str | None, folder: Path, positions: Positions) -> list[SpecError]:
     """A local store named by a pipeline follows output_dir's rule: relative, and inside the
     git work tree (a pull request must not make apply write elsewhere on the machine). A store
-    anywhere else is the runner's choice: ``--store`` or ``SEEDFLOW_STORE``."""
-    if raw is None or ("://" in raw and not raw.startswith("file://")):
+    anywhere else is the runner's choice: ``--store`` or ``SEEDFLOW_STORE``.
+
+    The value is read as seedflow.store.url reads it (stripped, the scheme case-insensitive,
+    a leading ``~`` expanded), so that no spelling of a path outside gets past this check.
+    """
+    if raw is None:
+        return []
+    text = raw.strip()
+    scheme = _URL_SCHEME.match(text)
+    if scheme and scheme.group(1).lower() != "file":
         return []
     where = positions.at(("store",))
-    local = raw.removeprefix("file://")
-    if raw.startswith("file://") or Path(local).is_absolute():
+    if scheme or text.startswith("~") or Path(text).is_absolute():
         return [SpecError(where, f"store {raw!r}: a pipeline may name a local store only as a "
                           "folder relative to its own folder (e.g. ../.seedflow-store); set "
                           "another location with --store or SEEDFLOW_STORE")]
     root = git_root(folder.absolute())
-    real = Path(os.path.realpath(Path(folder, local)))
+    real = Path(os.path.realpath(Path(folder, text)))
     if root is not None and not real.is_relative_to(os.path.realpath(root)):
         return [SpecError(where, f"store {raw!r} resolves to {real}, outside the git "
                           f"repository {root}; a pipeline's local store must stay inside the "

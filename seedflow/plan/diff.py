@@ -28,6 +28,7 @@ class Action(StrEnum):
     RELINK = "relink"
     ORPHAN = "orphan"
     UNCHANGED = "unchanged"
+    MODIFIED = "modified"   # locked, but a different file is at the path (edited or replaced)
 
 
 ACTIONS = tuple(Action)
@@ -54,6 +55,7 @@ class PlanItem:
     moves: tuple[Move, ...] = ()
     note: str | None = None
     stored_only: int = 0             # images in the store but not on this disk (`pull`)
+    conflicts: tuple[str, ...] = ()  # outputs to write where an unrecorded file already is
 
     @property
     def address(self) -> str:
@@ -87,6 +89,11 @@ class Plan:
         them (``seedflow pull`` brings them here)."""
         return sum(item.stored_only for item in self.items)
 
+    @property
+    def conflicts(self) -> list[str]:
+        """Paths this plan would write where a file seedflow did not write already is."""
+        return [path for item in self.items for path in item.conflicts]
+
     def of(self, *actions: Action) -> list[PlanItem]:
         return [item for item in self.items if item.action in actions]
 
@@ -103,6 +110,7 @@ class Checks:
     intact: OutputCheck
     held: Callable[[LockedImage], bool] = lambda image: False
     now: datetime | None = None
+    exists: Callable[[str], bool] = lambda stored: False
 
 
 def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEntry],
@@ -121,14 +129,15 @@ def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEnt
 
 def _diff(combo: Combination, entry: LockEntry | None, checks: Checks) -> PlanItem:
     if entry is None:
-        return PlanItem(Action.CREATE, combo, None)
+        return PlanItem(Action.CREATE, combo, None, conflicts=_taken(combo.outputs, checks))
     if entry.state == State.UNCERTAIN:
         return PlanItem(Action.CREATE, combo, entry, note=(
             "an earlier create may have reached the provider (and been charged); apply "
-            "re-submits it only with --retry-uncertain"))
+            "re-submits it only with --retry-uncertain"), conflicts=_taken(combo.outputs, checks))
     if entry.state == State.FAILED:
         return PlanItem(Action.CREATE, combo, entry,
-                        note=f"the last attempt failed: {entry.error or 'unknown reason'}")
+                        note=f"the last attempt failed: {entry.error or 'unknown reason'}",
+                        conflicts=_taken(combo.outputs, checks))
     if entry.state == State.SUBMITTED:
         return PlanItem(Action.RESUME, combo, entry, note=f"task {entry.task_id}")
     return _locked(combo, entry, checks)
@@ -136,28 +145,37 @@ def _diff(combo: Combination, entry: LockEntry | None, checks: Checks) -> PlanIt
 
 def _locked(combo: Combination, entry: LockEntry, checks: Checks) -> PlanItem:
     """Where each locked image is: in place, only in the store, elsewhere on disk (relink),
-    or nowhere but at the provider's URL (restore)."""
+    nowhere but at the provider's URL (restore), or replaced by another file (modified)."""
     moves = []
-    stored_only = 0
+    stored_only = modified = 0
     for index, image in enumerate(combo.outputs[:len(entry.images)]):
         locked = entry.images[index]
-        if image == locked.path and checks.intact(image, locked):
+        in_place = image == locked.path
+        if in_place and checks.intact(image, locked):
             continue
-        if checks.held(locked):
-            if image == locked.path:
-                stored_only += 1
-            else:
+        if in_place and checks.exists(image):
+            modified += 1   # someone's edit: never reverted silently (apply --force restores)
+            moves.append(Move(index, image, locked, None))
+        elif checks.held(locked):
+            stored_only += in_place
+            if not in_place:
                 moves.append(Move(index, image, locked, None, stored=True))
-            continue
-        source = locked.path if image != locked.path and checks.intact(locked.path, locked) \
-            else None
-        moves.append(Move(index, image, locked, source))
+        else:
+            source = locked.path if not in_place and checks.intact(locked.path, locked) else None
+            moves.append(Move(index, image, locked, source))
     if not moves:
         return PlanItem(Action.UNCHANGED, combo, entry, stored_only=stored_only)
     restores = [m for m in moves if m.source is None and not m.stored]
-    action = Action.RESTORE if restores else Action.RELINK
+    action = Action.MODIFIED if modified else Action.RESTORE if restores else Action.RELINK
+    taken = _taken([m.target for m in moves if m.target != m.image.path and not m.stored
+                    and not checks.intact(m.target, m.image)], checks)
     return PlanItem(action, combo, entry, tuple(moves), note=_at_risk(entry, checks, restores),
-                    stored_only=stored_only)
+                    stored_only=stored_only, conflicts=taken)
+
+
+def _taken(paths: Iterable[str], checks: Checks) -> tuple[str, ...]:
+    """The paths among ``paths`` where a file already is (which the lock does not record)."""
+    return tuple(path for path in paths if checks.exists(path))
 
 
 AT_RISK = "at risk"
@@ -197,7 +215,9 @@ def matching(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
     return [i for i in plan.items if any(fnmatch.fnmatchcase(i.address, p) for p in patterns)]
 
 
-def select(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
-    """The plan's work items, limited to addresses matching any of the ``targets`` globs."""
+def select(plan: Plan, targets: Iterable[str], *, force: bool = False) -> list[PlanItem]:
+    """The plan's work items, limited to addresses matching any of the ``targets`` globs;
+    ``force`` adds the modified ones (to be restored)."""
     chosen = matching(plan, targets) if targets else plan.items
-    return [i for i in chosen if i.action in WORK]
+    work = WORK | {Action.MODIFIED} if force else WORK
+    return [i for i in chosen if i.action in work]

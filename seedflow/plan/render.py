@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     from seedflow.project import Project
 
 SYMBOLS = {Action.CREATE: "+", Action.RESUME: "~", Action.RESTORE: "↻",
-           Action.RELINK: "→", Action.ORPHAN: "-", Action.UNCHANGED: " "}
+           Action.RELINK: "→", Action.ORPHAN: "-", Action.UNCHANGED: " ", Action.MODIFIED: "!"}
 COLOURS = {Action.CREATE: "green", Action.RESUME: "yellow", Action.RESTORE: "cyan",
-           Action.RELINK: "cyan", Action.ORPHAN: "red", Action.UNCHANGED: "white"}
+           Action.RELINK: "cyan", Action.ORPHAN: "red", Action.UNCHANGED: "white",
+           Action.MODIFIED: "magenta"}
 MARKDOWN_ROWS = 200
 
 
@@ -85,6 +86,9 @@ def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
         yield ""
     for note in unsent_notes(plan):
         yield f"Note: {note}."
+    drift = drift_line(plan)
+    if drift:
+        yield drift
     if plan.stored_only:
         yield f"Note: {pull_note(project.pipeline.path, plan.stored_only)}."
     yield f"Plan: {summary_line(plan)}"
@@ -100,8 +104,27 @@ def _text_details(project: Project, item: PlanItem) -> Iterator[str]:
     elif item.action != Action.ORPHAN:
         for path in item_outputs(project, item):
             yield f"      {path}"
+    for path in item.conflicts:
+        yield f"      conflict: {display_path(project, path)} holds a file seedflow did not write"
     if item.note:
         yield f"      note: {item.note}"
+
+
+def drift_line(plan: Plan) -> str | None:
+    """Files on disk that differ from what seedflow recorded or is about to write (Terraform's
+    drift): apply never overwrites them unless told to."""
+    modified = sum(1 for item in plan.items if item.action == Action.MODIFIED)
+    taken = len(plan.conflicts)
+    if not modified and not taken:
+        return None
+    parts = []
+    if modified:
+        parts.append(f"{modified} generated image{'s' * (modified != 1)} changed on disk (apply "
+                     "leaves them; `apply --force` restores the generated ones)")
+    if taken:
+        parts.append(f"{taken} output path{'s' * (taken != 1)} already hold{'s' * (taken == 1)} "
+                     "a file seedflow did not write (apply refuses to overwrite; --force does)")
+    return "Drift: " + "; ".join(parts) + "."
 
 
 def _how(project: Project, move: Move) -> str:
@@ -109,6 +132,8 @@ def _how(project: Project, move: Move) -> str:
         return f"copy from {display_path(project, move.source)}"
     if move.stored:
         return "in the store: only the lock changes"
+    if move.target == move.image.path and project.root.exists(move.target):
+        return "changed on disk since it was generated"
     return "download"
 
 

@@ -28,7 +28,8 @@ are translated here, at the boundary, and chained (``raise X(...) from exc``)::
     │                       task may exist and be billed although no task id came back. Record
     │                       the combination as uncertain, never retry it automatically.
     └── TaskNotFound        Only from ``fetch``: the provider has no such task (404, or
-                            Apikley's 422 "recordInfo is null"). Just after a create this can
+                            Apikley's 422 "recordInfo is null"), or the id is too long for any
+                            URL (httpx.InvalidURL). Just after a create this can
                             be lag: poll again a few times; otherwise report the task lost
                             rather than paying for a new one silently.
 
@@ -286,8 +287,13 @@ class Boundary:
                    convert: Callable[[Mapping[str, Any]], TaskState]) -> TaskState:
         """Send a status read and convert its ``data`` (a ValueError: an unreadable answer)."""
         action = f"reading task {task_id}"
-        with self.sending(action, creating=False):
-            response = await send()
+        try:
+            with self.sending(action, creating=False):
+                response = await send()
+        except httpx.InvalidURL as exc:  # an id no URL can hold: a lockfile edited by hand
+            raise _make(TaskNotFound, f"{self.provider}: reading task {task_id[:60]}… "
+                        f"({len(task_id)} characters) failed: {exc}; "
+                        f"{self._hint(TaskNotFound, None)}", provider=self.provider) from exc
         data = self.data(response, action, creating=False)
         try:
             return convert(data)

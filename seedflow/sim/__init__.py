@@ -13,7 +13,9 @@ Routes (one port serves both protocols):
 - result files: ``GET /files/ID/N.png`` (N from 1), PNGs showing the prompt and parameters.
 
 A task's state follows the elapsed fraction of its generation time (``SimConfig.latency``).
-Result URLs start with the address the client used (its Host header).
+Result URLs start with the address the client used (its Host header). A task id describes its
+task (:func:`seedflow.sim.wire.new_task`), so any simulator, started later on any port, answers
+polls and downloads for it; ``sim.tasks`` and ``sim.counters`` cover only this one's creates.
 """
 
 from seedflow.sim.config import ENDPOINTS, Fault, SimConfig, parse_rate

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote
 
 from seedflow.sim import callbacks
 from seedflow.sim.apikley import Apikley
@@ -150,7 +151,8 @@ class Core:
         if req.method == "GET" and req.path == "/api/v1/jobs/recordInfo":
             return self._poll(self.apikley, req.query.get("taskId", ""), req)
         if req.method == "GET" and req.path.startswith("/api/v1/tasks/"):
-            return self._poll(self.modellix, req.path.removeprefix("/api/v1/tasks/"), req)
+            return self._poll(self.modellix, unquote(req.path.removeprefix("/api/v1/tasks/")),
+                              req)
         match = _FILE.fullmatch(req.path)
         if req.method == "GET" and match:
             return self._download(match[1], int(match[2]), req.query.get("r", ""))

@@ -51,9 +51,9 @@ def render_png(spec: ImageSpec) -> bytes:
     margin = max(4, w // 32)
     band_top = _draw_facts(draw, spec.facts, max(9, size * 3 // 4), margin, (w, h))
     font = _font(size)
-    lines = _wrap(spec.prompt or "(no prompt)", font, w - 2 * margin)
     step = size + size // 4
     room = max(1, (band_top - 2 * margin) // step)
+    lines = _wrap(spec.prompt or "(no prompt)", font, w - 2 * margin, room + 1)
     if len(lines) > room:
         lines = [*lines[:room - 1], lines[room - 1].rstrip() + " …"]
     for row, line in enumerate(lines):
@@ -104,8 +104,9 @@ def _draw_facts(draw: ImageDraw.ImageDraw, facts: tuple[str, ...], font_size: in
     return top
 
 
-def _wrap(text: str, font: Font, width: int) -> list[str]:
-    """Greedy word wrap to ``width`` pixels (over-long words are cut)."""
+def _wrap(text: str, font: Font, width: int, limit: int) -> list[str]:
+    """Greedy word wrap to ``width`` pixels (over-long words are cut): the first ``limit``
+    lines (a prompt may be 10,000 characters; the image shows a few lines of it)."""
     lines: list[str] = []
     line = ""
     for word in text.split():
@@ -115,16 +116,24 @@ def _wrap(text: str, font: Font, width: int) -> list[str]:
             continue
         if line:
             lines.append(line)
-        while font.getlength(word) > width and len(word) > 1:
+        while len(lines) < limit and len(word) > 1 and font.getlength(word) > width:
             cut = _longest_prefix(word, font, width)
             lines.append(word[:cut])
             word = word[cut:]
         line = word
-    return [*lines, line] if line else lines
+        if len(lines) >= limit:
+            return lines[:limit]
+    return [*lines, line][:limit] if line else lines[:limit]
 
 
 def _longest_prefix(word: str, font: Font, width: int) -> int:
-    cut = len(word) - 1
-    while cut > 1 and font.getlength(word[:cut]) > width:
-        cut -= 1
-    return cut
+    """The longest cut (at least 1, less than the word) whose prefix fits ``width``; prefix
+    widths only grow with the prefix, so a binary search finds it."""
+    low, high = 1, len(word) - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if font.getlength(word[:middle]) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low

@@ -51,12 +51,12 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _PAYLOAD_MAX = 1 << 18
 """Most bytes a token may inflate to (a request the schemas allow needs far less)."""
 _ZDICT = (
-    b'{"f":true,"l":2000,"n":4,"p":"modellix","r":{"optimize_prompt_mode":"fast",'
-    b'"prompt":"a photo of","sequential_image_generation":"disabled",'
-    b'"sequential_image_generation_max_images":3,"size":"1024x1024"},"t":17}'
-    b'{"f":false,"l":1000,"n":1,"p":"apikley","r":{"input":{"image_resolution":"1K",'
-    b'"image_size":"square_hd","max_images":2,"nsfw_checker":false,"prompt":"a photo of a ",'
-    b'"seed":1},"model":"bytedance/seedream-v4-text-to-image"},"t":17'
+    b'{"p":"modellix","r":{"prompt":"a photo of","size":"2048x2048",'
+    b'"sequential_image_generation":"auto","sequential_image_generation_max_images":3,'
+    b'"optimize_prompt_mode":"standard"},"n":1,"t":17,"l":1000,"f":true}'
+    b'{"p":"apikley","r":{"model":"bytedance/seedream-v4-text-to-image","input":{"prompt":'
+    b'"a photo of a ","image_size":"landscape_16_9","image_resolution":"2K","max_images":2,'
+    b'"seed":1,"nsfw_checker":false}},"n":1,"t":17'
 )
 """Text common to task descriptions, preset for compression (ids shrink by a third). Part of
 the ``s1`` encoding: never change it; a new dictionary needs a new MARK."""
@@ -111,8 +111,9 @@ def new_task(prefix: str, provider: str, request: dict[str, Any], images: int, *
     The id is ``prefix`` + ``MARK`` + the compressed provider, request (without its
     ``callBackUrl``), image count, creation time, generation time and outcome; any simulator
     reads it back (:func:`recall`) and answers polls and downloads as the one that made it
-    would. An id that would pass ``ID_MAX`` (no request the schemas allow comes near) is plain
-    ``prefix`` + a number, known only to this simulator, as every id was before.
+    would. An id that would pass ``ID_MAX`` (no request the schemas allow does: a prompt of
+    10,000 random characters makes about 40,000) is plain ``prefix`` + a number, known only to
+    this simulator, as every id was before.
     """
     number = unique_number()
     latency_ms = round(latency * 1000)
@@ -187,7 +188,7 @@ def _whole(value: Any, low: int, high: int) -> bool:
 
 
 def _pack(value: dict[str, Any], zdict: bytes | None) -> str:
-    data = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    data = dumps(value)  # keys in their order: a poll echoes the request as it was sent
     packer = zlib.compressobj(9, zdict=zdict) if zdict else zlib.compressobj(9)
     packed = packer.compress(data.encode()) + packer.flush()
     return base64.urlsafe_b64encode(packed).decode().rstrip("=")

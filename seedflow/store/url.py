@@ -81,7 +81,12 @@ def parse_store_url(text: str, *, base: Path | None = None) -> StoreUrl:
 
 
 def _local(text: str, base: Path | None) -> StoreUrl:
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # ~user with no such user (or no home folder at all)
+        raise StoreConfigError(_shown(text), f"The store URL {_shown(text)!r} starts with a "
+                               "home folder that cannot be found: write the folder's full "
+                               "path.") from None
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return StoreUrl("file", os.path.abspath(path))

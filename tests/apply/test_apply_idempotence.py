@@ -88,7 +88,7 @@ def test_moving_outputs_relinks_without_creating(sim: Simulator, env: Callable[.
         assert file_sha256(project.root / image.path) == hashes[address]
     assert plan_summary(seedflow, project) == {
         "create": 0, "resume": 0, "restore": 0, "relink": 0, "orphan": 0,
-        "unchanged": len(addresses)}
+        "unchanged": len(addresses), "modified": 0}
 
 
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])
@@ -107,8 +107,15 @@ def test_lost_or_damaged_file_is_restored_for_free(damage: str, sim: Simulator,
         data[len(data) // 2] ^= 0xFF  # same size: only the hash can tell
         path.write_bytes(bytes(data))
     before = sim.counters
+    if damage != "delete":   # a changed file may be someone's edit: never reverted silently
+        kept = seedflow("apply", str(project.pipeline), "--yes")
+        assert kept.code == 0 and kept.out.splitlines()[1] == (
+            "Drift: 1 generated image changed on disk (apply leaves them; `apply --force` "
+            "restores the generated ones).")
+        assert path.read_bytes() == bytes(data)
 
-    result = seedflow("apply", str(project.pipeline), "--yes")
+    result = seedflow("apply", str(project.pipeline), "--yes",
+                      *(["--force"] if damage != "delete" else []))
 
     assert result.code == 0, result.text
     after = sim.counters

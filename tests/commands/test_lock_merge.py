@@ -213,7 +213,7 @@ def repo(request: pytest.FixtureRequest, write: Write, workdir: Path) -> Path:
     if request.param == "cli" and "lock" not in cli.commands:
         pytest.skip("`seedflow lock` is not wired into the CLI yet")
     git("init", "-q", "-b", "main")
-    Path(".gitignore").write_text("assets/\n*.lck\n*.journal\n")
+    Path(".gitignore").write_text("assets/\n*.lck\n*.journal\n*.lock.stat\n")
     Path(".gitattributes").write_text("*.lock merge=seedflow-lock\n")
     driver = " ".join(shlex.quote(part) for part in DRIVERS[request.param])
     git("config", "merge.seedflow-lock.name", "seedflow lockfile merge")
@@ -225,9 +225,9 @@ def repo(request: pytest.FixtureRequest, write: Write, workdir: Path) -> Path:
     return pipeline
 
 
-def branch(name: str, target: str) -> dict[str, LockEntry]:
+def branch(name: str, target: str, *args: str) -> dict[str, LockEntry]:
     git("checkout", "-q", "-b", name, "main")
-    apply(Path("pipelines/p.yaml"), "--target", target)
+    apply(Path("pipelines/p.yaml"), "--target", target, *args)
     git("commit", "-q", "-am", name)
     return read_lock(Path("pipelines/p.lock")).entries
 
@@ -257,7 +257,9 @@ def test_driver_merges_two_branches_that_each_applied(repo: Path) -> None:
 
 def test_driver_keeps_one_task_when_both_branches_generated_the_same(repo: Path) -> None:
     first = branch("one", "shots[thing=lamp*")
-    second = branch("two", "shots[thing=lamp*")  # the same combination, a second paid task
+    # the same combination, a second paid task; the first branch's image is still on disk
+    # (images are not committed) and this lock does not record it: only --force replaces it
+    second = branch("two", "shots[thing=lamp*", "--force")
 
     git("checkout", "-q", "one")
     merged = git("merge", "--no-edit", "two", check=False)

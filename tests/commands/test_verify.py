@@ -52,9 +52,11 @@ def test_verify_lists_changed_and_missing_files(write: Write, workdir: Path,
         "on disk)",
         "  missing  assets/shots/lamp-2.png",
         f"           shots[thing=lamp, seed=2]: expected sha256 {lamp.sha256[:12]}…",
-        "To restore 2 files for free, run `seedflow apply pipelines/p.yaml`: it downloads each "
+        "To restore 1 file for free, run `seedflow apply pipelines/p.yaml`: it downloads each "
         "again from the recorded URLs (these expire after about a day; after that, "
         "`--recreate-expired` generates them again, paid).",
+        "1 file changed on disk since generation: apply leaves it alone; `seedflow apply "
+        "pipelines/p.yaml --force` puts the generated images back.",
     ]
     assert snapshot(workdir) == before  # read-only
 
@@ -79,7 +81,11 @@ def restore_after_verify(write: Write, capsys: pytest.CaptureFixture[str]) -> No
     Path("assets/shots/lamp-2.png").unlink()
     assert verify(pipeline, lock_path=None) == 1
 
-    apply(pipeline)
+    apply(pipeline)                  # restores the missing file, keeps the changed one
+    assert Path("assets/shots/cup-1.png").read_bytes() == b"not the image"
+    assert verify(pipeline, lock_path=None) == 1
+
+    apply(pipeline, "--force")       # the user's word: put the generated image back
 
     assert verify(pipeline, lock_path=None) == 0
     assert "0 tasks created" in capsys.readouterr().out

@@ -101,7 +101,7 @@ def test_json_plan(scenario: Path, run: Run) -> None:
     data = json.loads(result.out)
     assert data["pipeline"] == "p.yaml" and data["lock"] == "p.lock"
     assert data["summary"] == {"create": 3, "resume": 1, "restore": 1, "relink": 1,
-                               "orphan": 1, "unchanged": 1}
+                               "orphan": 1, "unchanged": 1, "modified": 0}
     items = {item["address"]: item for item in data["items"]}
     assert [i["action"] for i in data["items"]] == [
         "create", "resume", "restore", "relink", "unchanged", "create", "create", "orphan"]
@@ -183,15 +183,18 @@ def test_no_changes(write_pipeline: WritePipeline, run: Run, tmp_path: Path) -> 
         "1 unchanged."]
     markdown = run("plan", path, "--format", "markdown")
     assert "No changes." in markdown.out and "| action |" not in markdown.out
-    # a file of the wrong size is restored (presence check) ...
-    (tmp_path / "a/5.png").write_bytes(b"other")
-    assert run("plan", path, "--detailed-exitcode").code == 2
-    # ... and one of the right size but wrong content only with --check-hashes
-    (tmp_path / "a/5.png").write_bytes(b"png-bytez")
-    assert run("plan", path, "--detailed-exitcode").code == 0
-    hashed = run("plan", path, "--detailed-exitcode", "--check-hashes")
-    assert hashed.code == 2
-    assert "  ↻ restore  a[n=5]" in hashed.out
+    # a file changed on disk, whatever its size, is drift: shown, never reverted silently
+    for changed in (b"other", b"png-bytez"):   # the second has the recorded size
+        (tmp_path / "a/5.png").write_bytes(changed)
+        for extra in ((), ("--check-hashes",)):
+            drift = run("plan", path, "--detailed-exitcode", *extra)
+            assert drift.code == 0   # nothing for apply to do without --force
+            assert without_cost(drift.out)[2:4] == [
+                "  ! modified a[n=5]", "      a/5.png  (changed on disk since it was generated)"]
+            assert ("Drift: 1 generated image changed on disk (apply leaves them; `apply "
+                    "--force` restores the generated ones).") in drift.out
+    (tmp_path / "a/5.png").unlink()
+    assert "  ↻ restore  a[n=5]" in run("plan", path, "--detailed-exitcode").out
 
 
 def test_a_new_lock_is_marked_new(write_pipeline: WritePipeline, run: Run,
@@ -279,7 +282,7 @@ def test_relink_only_when_every_moved_file_has_an_intact_source() -> None:
     plan = make_plan([c], {c.fingerprint: entry}, lambda path, img: path.startswith("old/"))
     assert plan.items[0].action == Action.RELINK
     assert plan.summary == {"create": 0, "resume": 0, "restore": 0, "relink": 1, "orphan": 0,
-                            "unchanged": 0}
+                            "unchanged": 0, "modified": 0}
     assert plan.has_work
 
 

@@ -168,7 +168,7 @@ def test_json(small: Path, run: Run) -> None:
         "pipeline": "p.yaml",
         "lock": "p.lock",
         "summary": {"create": 3, "resume": 0, "restore": 0, "relink": 0, "orphan": 1,
-                    "unchanged": 1},
+                    "unchanged": 1, "modified": 0},
         "cost": {"tasks": 3, "images": 3, "estimate": 5.0, "unit": "credits",
                  "unpriced_images": {"modellix": 2}},
         "notes": [NOTE],

@@ -51,6 +51,8 @@ def test_shown_without_scheme_for_a_folder_and_with_prefix_for_a_bucket() -> Non
                            "(AWS_ENDPOINT_URL for S3-compatible servers)."),
     ("file://server/share", "The store URL 'file://server/share' is not a local file URL: "
                             "write file:///absolute/path (three slashes)."),
+    ("~no-such-user-7f3a/store", "The store URL '~no-such-user-7f3a/store' starts with a home "
+                                 "folder that cannot be found: write the folder's full path."),
 ])
 def test_refused_with_a_clear_message(text: str, message: str) -> None:
     with pytest.raises(StoreConfigError) as caught:

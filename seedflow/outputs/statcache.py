@@ -1,0 +1,80 @@
+"""A local cache of output files' sha256, keyed by what ``stat`` says (as git's index and DVC
+keep), so a plan of 100,000 files hashes only the files that changed since it last looked.
+
+The cache lives beside the lockfile (``<lock>.stat``), is never committed (add ``*.lock.stat``
+to .gitignore) and is always safe to delete: a missing or unreadable cache only costs hashing
+again. An entry counts only while the file's size, mtime, ctime and inode are the ones it was
+hashed with; ctime cannot be set by hand, so a copied or forged cache file matches nothing.
+
+Format: a header line, then one line per file: ``sha256 size mtime_ns ctime_ns inode path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from seedflow.atomic import write_atomic
+
+HEADER = "seedflow-stat-cache 1"
+MAX_BYTES = 64 * 2**20          # a larger file is ignored (and rewritten), never read whole
+Key = tuple[int, int, int, int]   # size, mtime_ns, ctime_ns, inode
+
+
+def stat_key(st: os.stat_result) -> Key:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def cache_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + ".stat")
+
+
+class StatCache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.known: dict[str, tuple[Key, str]] = _load(path)
+        self.dirty = False
+
+    def sha256(self, stored: str, key: Key) -> str | None:
+        """The digest hashed for this path while it had this ``stat``, if any."""
+        found = self.known.get(stored)
+        return found[1] if found is not None and found[0] == key else None
+
+    def remember(self, stored: str, key: Key, sha256: str) -> None:
+        if self.known.get(stored) != (key, sha256):
+            self.known[stored] = (key, sha256)
+            self.dirty = True
+
+    def save(self) -> None:
+        """Write the cache if it changed; a cache that cannot be written is simply not kept."""
+        if not self.dirty or self.path.is_symlink():
+            return
+        lines = [HEADER, *(f"{sha} {k[0]} {k[1]} {k[2]} {k[3]} {stored}"
+                           for stored, (k, sha) in sorted(self.known.items()))]
+        with contextlib.suppress(OSError):
+            write_atomic(self.path, "\n".join(lines) + "\n")
+            self.dirty = False
+
+
+def _load(path: Path) -> dict[str, tuple[Key, str]]:
+    try:
+        if path.is_symlink() or path.stat().st_size > MAX_BYTES:
+            return {}
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    lines = text.split("\n")
+    if lines[0] != HEADER:
+        return {}
+    known: dict[str, tuple[Key, str]] = {}
+    for line in lines[1:]:
+        parts = line.split(" ", 5)
+        if len(parts) != 6 or len(parts[0]) != 64:
+            continue
+        try:
+            key = (int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))
+        except ValueError:
+            continue
+        known[parts[5]] = (key, parts[0])
+    return known
