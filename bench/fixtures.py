@@ -10,6 +10,7 @@ import yaml
 from seedflow.atomic import write_atomic
 from seedflow.lock.format import lock_text
 from seedflow.lock.model import LockedImage, LockEntry, State
+from seedflow.outputs.statcache import StatCache, cache_path, stat_key
 from seedflow.project import load_project
 
 # (products, colours, aspects, seeds) whose product is the combination count
@@ -42,8 +43,12 @@ def plan_pipeline(folder: Path, size: int, provider: str = "apikley") -> Path:
 
 
 def lock_everything(pipeline: Path) -> Path:
-    """A lock where every combination succeeded, with a 1-byte file per output."""
+    """A lock where every combination succeeded, with a 1-byte file per output, and the stat
+    cache apply leaves beside it (apply remembers each image it writes)."""
     project = load_project(pipeline)
+    lock = pipeline.with_suffix(".lock")
+    cache = StatCache(cache_path(lock))
+    digest = hashlib.sha256(b"x").hexdigest()
     entries = []
     for combo in project.combinations:
         images = []
@@ -51,15 +56,16 @@ def lock_everything(pipeline: Path) -> Path:
             target = pipeline.parent / out
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(b"x")
-            images.append(LockedImage(out, hashlib.sha256(b"x").hexdigest(), 1,
+            cache.remember(out, stat_key(target.stat()), digest)
+            images.append(LockedImage(out, digest, 1,
                                       f"https://example.invalid/{combo.fingerprint}.png"))
         entries.append(LockEntry(
             fingerprint=combo.fingerprint, address=combo.address, asset=combo.asset,
             provider=combo.provider, state=State.SUCCEEDED, request=combo.request,
             task_id=f"task_{combo.fingerprint[:12]}", submitted_at="2026-01-01T00:00:00Z",
             completed_at="2026-01-01T00:00:10Z", images=tuple(images)))
-    lock = pipeline.with_suffix(".lock")
     write_atomic(lock, lock_text(entries))
+    cache.save()
     return lock
 
 

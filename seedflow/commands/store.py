@@ -9,6 +9,8 @@ sha256-verified, atomically; a file that differs from the locked image is left a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage, State, sort_key
+from seedflow.outputs.statcache import StatCache, cache_path, stat_key
 from seedflow.project import Project, load_project, open_store
 from seedflow.store import ObjectStore, Result, Transfer, TransferReport
 from seedflow.store import pull as pull_objects
@@ -35,11 +38,14 @@ def pull(path: Path, *, lock_path: Path | None = None, store_url: str | None = N
     store = required_store(project, store_url)
     transfers: list[Transfer] = []
     refused: list[tuple[str, str]] = []
+    stored_as: dict[Path, str] = {}
     for stored, image in locked_images(project):
         try:
             transfers.append(Transfer(image.sha256, project.root.writable(stored), image.size))
         except (SeedflowError, OSError) as exc:
             refused.append((project.root.shown(stored), _why(exc)))
+            continue
+        stored_as[transfers[-1].path] = stored
 
     async def run() -> TransferReport:
         await store.check_readable()
@@ -47,12 +53,28 @@ def pull(path: Path, *, lock_path: Path | None = None, store_url: str | None = N
             return await pull_objects(store, transfers, overwrite=force, callback=progress)
 
     report = asyncio.run(run())
+    _remember(project, stored_as, transfers, report)
     click.echo(f"Pulled {report.transferred} images from {store.url} ({report.present} already "
                "here, verified).")
     problems = [*refused, *failures(report, project)]
     _list("Not pulled", problems, hint=None if force else
           "a file that differs from the locked image is kept; --force replaces it")
     return 0 if report.ok and not problems else 1
+
+
+def _remember(project: Project, stored_as: dict[Path, str], transfers: list[Transfer],
+              report: TransferReport) -> None:
+    """Files pull wrote or verified go into the stat cache: the next plan need not hash them."""
+    if report.aborted is not None or report.skipped:
+        return   # which files were verified is not known: better to hash them next time
+    failed = {r.transfer.path for r in report.failures}
+    cache = StatCache(cache_path(project.lock.path))
+    for transfer in transfers:
+        if transfer.path not in failed:
+            with contextlib.suppress(OSError):
+                cache.remember(stored_as[transfer.path], stat_key(os.stat(transfer.path)),
+                               transfer.sha256)
+    cache.save()
 
 
 def push(path: Path, *, lock_path: Path | None = None, store_url: str | None = None) -> int:
