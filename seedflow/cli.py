@@ -46,6 +46,11 @@ store_option = click.option(
     help="Where images live for good: a folder, s3://bucket/prefix, gs://…, az://… "
          "(default: SEEDFLOW_STORE, else the pipeline's `store:`).")
 
+target_option = click.option(
+    "--target", "targets", multiple=True, metavar="GLOB",
+    help="Only combinations whose address matches (repeatable), e.g. 'hero[*' or just 'hero' "
+         "(an asset's name selects all of it).")
+
 max_combinations_option = click.option(
     "--max-combinations", type=click.IntRange(min=1), default=None,
     help="Refuse assets that expand past this many combinations (default 10000, or the "
@@ -86,18 +91,23 @@ def validate(pipelines: tuple[Path, ...], max_combinations: int | None) -> None:
 @click.option("--check-hashes", is_flag=True,
               help="Hash every locked output (slower) instead of checking presence and size.")
 @store_option
+@target_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Also save the plan to FILE; `seedflow apply --plan FILE` "
+              "then carries out exactly this plan, or refuses if anything changed.")
 def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bool,
-         max_combinations: int | None, check_hashes: bool, store_url: str | None) -> None:
+         max_combinations: int | None, check_hashes: bool, store_url: str | None,
+         targets: tuple[str, ...], out: Path | None) -> None:
     """Show what `apply` would do, without doing it (read-only)."""
     from seedflow.commands.plan import plan as run
 
     _exit(run(pipeline, lock_path=lock_path, fmt=fmt, detailed_exitcode=detailed_exitcode,
               max_combinations=max_combinations, check_hashes=check_hashes,
-              store_url=store_url))
+              store_url=store_url, targets=targets, out=out))
 
 
 @cli.command()
-@click.argument("pipeline", type=PIPELINE)
+@click.argument("pipeline", type=PIPELINE, required=False)
 @lock_option("Lockfile to use.")
 @click.option("--yes", "-y", is_flag=True, help="Start paid work without asking.")
 @click.option("--locked", is_flag=True,
@@ -106,8 +116,7 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Tasks in flight per provider (default: the provider's limit, or "
                    "SEEDFLOW_CONCURRENCY).")
-@click.option("--target", "targets", multiple=True, metavar="GLOB",
-              help="Only combinations whose address matches (repeatable), e.g. 'hero[*'.")
+@target_option
 @click.option("--retry-uncertain", is_flag=True,
               help="Re-submit creates whose outcome is unknown (they may be paid twice).")
 @click.option("--recreate-expired", is_flag=True,
@@ -122,6 +131,10 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
               help="Run only share K of N of the combinations (by fingerprint) and record them "
                    "in a lock fragment (*.shard-K-of-N.lock); combine with `seedflow lock merge`.")
 @store_option
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="Carry out exactly the plan saved by `seedflow plan P --out FILE` (no "
+                   "question asked: it was reviewed); refused if anything changed since.")
 @click.option("--force", is_flag=True,
               help="Overwrite files the lock does not record at output paths, and restore "
                    "generated images that were changed on disk (default: leave both alone).")
@@ -129,7 +142,7 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
           concurrency: int | None, targets: tuple[str, ...], retry_uncertain: bool,
           recreate_expired: bool, max_combinations: int | None, max_images: int | None,
           max_cost: float | None, shard: str | None, store_url: str | None,
-          force: bool) -> None:
+          plan_file: Path | None, force: bool) -> None:
     """Generate exactly what the lockfile lacks (asks before paid work on a terminal).
 
     With a store, every image it generates or moves is uploaded there, and an image the store
@@ -137,7 +150,13 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
     when any failed, is uncertain or could not be uploaded.
     """
     from seedflow.commands.apply import apply as run
+    from seedflow.commands.apply import from_saved_plan
 
+    if plan_file is not None:
+        _exit(from_saved_plan(plan_file, pipeline, lock_path=lock_path, store_url=store_url,
+                              concurrency=concurrency, force=force))
+    if pipeline is None:
+        raise click.UsageError("give a PIPELINE (or --plan FILE)")
     _exit(run(pipeline, lock_path=lock_path, yes=yes, locked=locked, concurrency=concurrency,
               targets=targets, retry_uncertain=retry_uncertain,
               recreate_expired=recreate_expired, max_combinations=max_combinations,

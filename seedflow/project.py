@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from seedflow.errors import SeedflowError, SpecError
+from seedflow.lock.journal import journal_path
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.lock.read import Lock, read_lock
-from seedflow.outputs import OutputCheck, OutputRoot
+from seedflow.outputs import OutputCheck, OutputRoot, file_sha256
 from seedflow.outputs.statcache import StatCache, cache_path
 from seedflow.pipeline.load import load_pipeline
 from seedflow.pipeline.model import Pipeline
@@ -172,3 +173,17 @@ def load_project(path: Path, *, lock_path: Path | None = None,
     """The spec and its lock, read (for the read-only commands)."""
     spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations)
     return Project(spec.pipeline, spec.combinations, read_lock(spec.lock_path))
+
+
+def input_digests(pipeline: Path, lock: Path) -> dict[str, str | None]:
+    """The sha256 of what a plan is made from (None for a file that does not exist)."""
+    return {"pipeline": _digest(pipeline), "lock": _digest(lock),
+            "journal": _digest(journal_path(lock))}
+
+
+def _digest(path: Path) -> str | None:
+    """None for a file that is absent or empty (apply opens an empty journal as it starts)."""
+    try:
+        return file_sha256(path) if path.stat().st_size else None
+    except FileNotFoundError:
+        return None

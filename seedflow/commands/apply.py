@@ -28,10 +28,20 @@ from seedflow.lock.writer import LockWriter
 from seedflow.outputs import OutputRoot
 from seedflow.outputs.statcache import StatCache, cache_path
 from seedflow.plan.cost import check_budget, estimate
-from seedflow.plan.diff import Action, Plan, PlanItem, make_plan, matching, select
+from seedflow.plan.diff import (
+    Action,
+    Plan,
+    PlanItem,
+    make_plan,
+    matching,
+    refuse_targets,
+    select,
+)
 from seedflow.plan.render import drift_line, pull_note, summary_line
+from seedflow.plan.saved import MAX_BYTES as MAX_PLAN_BYTES
+from seedflow.plan.saved import SavedPlan, check_current, parse_saved, work_of
 from seedflow.plan.shard import fragment_path, in_shard, parse_shard
-from seedflow.project import open_spec, open_store, plan_checks
+from seedflow.project import input_digests, open_spec, open_store, plan_checks
 from seedflow.providers import PROVIDERS
 from seedflow.store import ObjectStore
 
@@ -45,7 +55,10 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
           targets: tuple[str, ...] = (), retry_uncertain: bool = False,
           recreate_expired: bool = False, max_combinations: int | None = None,
           max_images: int | None = None, max_cost: float | None = None,
-          shard: str | None = None, store_url: str | None = None, force: bool = False) -> int:
+          shard: str | None = None, store_url: str | None = None, force: bool = False,
+          saved: tuple[SavedPlan, str] | None = None) -> int:
+    """Carry out the plan; with ``saved`` (a saved plan and its file name), only if it is
+    still exactly that plan."""
     share = parse_shard(shard) if shard else None
     spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations, new_lock=True,
                      shard=share)
@@ -72,10 +85,9 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         cache.save()
         items = select(plan, targets, force=force)
         if targets and not matching(plan, targets):
-            raise SeedflowError(f"--target {' '.join(targets)} matches no combination; "
-                                "addresses look like "
-                                f"{plan.items[0].address if plan.items else 'asset[axis=value]'}"
-                                " (`seedflow plan` lists them); * and ? are wildcards")
+            refuse_targets(plan, targets)
+        if saved is not None:   # what was reviewed is what runs
+            check_current(saved[0], saved[1], input_digests(path, main_lock), work_of(items))
         if not items:
             _tidy(writer)
             click.echo(f"Nothing to do. Plan: {summary_line(plan, unread_orphans=orphans)}")
@@ -151,6 +163,30 @@ def _creates(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
 def _paid(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
     return [i for i in _creates(items, settings)
             if i.combination and not PROVIDERS[i.combination.provider].simulated]
+
+
+def from_saved_plan(plan_file: Path, pipeline: Path | None, *, lock_path: Path | None,
+                    store_url: str | None, concurrency: int | None, force: bool) -> int:
+    """``apply --plan FILE``: the saved plan's pipeline, lock, targets and store, and no
+    question (the plan was reviewed); refused unless it is still exactly that plan."""
+    saved = parse_saved(read_bounded(plan_file, MAX_PLAN_BYTES), str(plan_file))
+    for given, recorded, what in ((pipeline, saved.pipeline, "pipeline"),
+                                  (lock_path, saved.lock, "lock")):
+        if given is not None and Path(given) != Path(recorded):
+            raise SeedflowError(f"{plan_file} was made for the {what} {recorded}, not {given}")
+    return apply(Path(saved.pipeline), lock_path=Path(saved.lock), yes=True,
+                 targets=saved.targets, store_url=store_url or saved.store,
+                 concurrency=concurrency, force=force, saved=(saved, str(plan_file)))
+
+
+def read_bounded(path: Path, limit: int) -> str:
+    try:
+        if path.stat().st_size > limit:
+            raise SeedflowError(f"{path} is larger than {limit:,} bytes; not a seedflow plan")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedflowError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") \
+            from None
 
 
 def _refuse_unwritable(items: list[PlanItem], root: OutputRoot) -> None:

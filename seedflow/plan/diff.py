@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.outputs import OutputCheck
 from seedflow.plan.combos import Combination
@@ -209,10 +210,23 @@ def matching(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
     """Every item (work or not) whose address matches one of the ``targets`` globs.
 
     Only ``*`` and ``?`` are wildcards: addresses are full of brackets (``hero[scene=dusk]``),
-    so ``[`` is literal and an address copied from ``plan`` selects exactly itself.
+    so ``[`` is literal and an address copied from ``plan`` selects exactly itself. A name
+    without brackets also selects all of that asset's combinations (``hero`` = ``hero[*``).
     """
-    patterns = [p.replace("[", "[[]") for p in targets]
+    patterns = []
+    for target in targets:
+        patterns.append(target.replace("[", "[[]"))
+        if "[" not in target:
+            patterns.append(target.replace("[", "[[]") + "[[]*")
     return [i for i in plan.items if any(fnmatch.fnmatchcase(i.address, p) for p in patterns)]
+
+
+def refuse_targets(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
+    """Raise the error for targets that match nothing (a typo must not select "nothing")."""
+    example = plan.items[0].address if plan.items else "asset[axis=value]"
+    raise SeedflowError(f"--target {' '.join(targets)} matches no combination; addresses look "
+                        f"like {example} (`seedflow plan` lists them), an asset's name selects "
+                        "all of it; * and ? are wildcards")
 
 
 def select(plan: Plan, targets: Iterable[str], *, force: bool = False) -> list[PlanItem]:

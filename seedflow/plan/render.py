@@ -24,6 +24,7 @@ COLOURS = {Action.CREATE: "green", Action.RESUME: "yellow", Action.RESTORE: "cya
            Action.RELINK: "cyan", Action.ORPHAN: "red", Action.UNCHANGED: "white",
            Action.MODIFIED: "magenta"}
 MARKDOWN_ROWS = 200
+JSON_FORMAT_VERSION = 1   # of `plan --format json`; raised when a field changes meaning
 
 
 def use_colour(stream_is_tty: bool) -> bool:
@@ -184,6 +185,7 @@ def plan_json(project: Project, plan: Plan) -> dict[str, Any]:
 
 def _plan_facts(project: Project, plan: Plan) -> dict[str, Any]:
     return {
+        "format_version": JSON_FORMAT_VERSION,
         "pipeline": str(project.pipeline.path),
         "lock": str(project.lock.path),
         "summary": plan.summary,

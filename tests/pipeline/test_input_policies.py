@@ -95,5 +95,5 @@ def test_a_target_that_matches_nothing_is_an_error(write_pipeline: WritePipeline
     assert result.code == 1
     assert result.err.splitlines()[0] == (
         "error: --target b* matches no combination; addresses look like a (`seedflow plan` "
-        "lists them); * and ? are wildcards")
+        "lists them), an asset's name selects all of it; * and ? are wildcards")
     assert not Path("p.lock").exists()

@@ -165,6 +165,7 @@ def test_json(small: Path, run: Run) -> None:
              "provider": "apikley", "request": mug(2), "fingerprint": "0" * 32,
              "outputs": ["gone/9.png"], "task_id": "task-9"},
         ],
+        "format_version": 1,
         "pipeline": "p.yaml",
         "lock": "p.lock",
         "summary": {"create": 3, "resume": 0, "restore": 0, "relink": 0, "orphan": 1,
