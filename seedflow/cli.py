@@ -313,6 +313,18 @@ def lock_merge(out: Path, inputs: tuple[Path, ...], remove_fragments: bool) -> N
     _exit(run(out, list(inputs), remove_fragments=remove_fragments))
 
 
+@lock.command("check")
+@click.argument("locks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def lock_check(locks: tuple[Path, ...]) -> None:
+    """Check that lockfiles load: no conflict markers, valid entries, a known format.
+
+    Exit 0 when all are valid, 1 otherwise (the pre-commit hook `seedflow-lock` runs this).
+    """
+    from seedflow.commands.lock import check as run
+
+    _exit(run(list(locks)))
+
+
 @lock.command("merge-driver")
 @click.argument("ancestor", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("ours", type=click.Path(dir_okay=False, path_type=Path))

@@ -104,6 +104,23 @@ def _parse(path: Path, name: str, *, empty_ok: bool = False) -> dict[str, LockEn
     return parse_lock(text, name)
 
 
+def check(paths: Sequence[Path]) -> int:
+    """Every lockfile loads (no conflict markers, valid entries, a format this seedflow reads):
+    print each problem, exit 1 if any (for pre-commit and CI)."""
+    bad = 0
+    for path in paths:
+        try:
+            entries = _read_input(path).entries
+        except SeedflowError as exc:
+            bad += 1
+            click.echo(exc.message, err=True)
+            continue
+        click.echo(f"{path}: valid ({len(entries)} entries)")
+    if bad:
+        click.echo(f"{bad} of {len(paths)} lockfiles cannot be read.", err=True)
+    return 1 if bad else 0
+
+
 def _read_input(path: Path) -> Lock:
     if not path.is_file():
         raise SeedflowError(f"{path}: no such lockfile (check the path; a shard's fragment is "
