@@ -3,6 +3,10 @@
 A callback (signed or not) never puts a result in the lock itself: it only ends the wait before
 the next poll, and that poll confirms the task's state with the provider. A stop (^C, SIGTERM)
 ends every wait at once, so a stopping apply does not sit out its poll intervals.
+
+Anyone who reaches the receiver can send callbacks, so what they leave behind is bounded: news
+is kept for the tasks this apply polls, and for at most ``EARLY`` others (a callback can come
+before its task's first poll); the ids of other tasks are forgotten, oldest first.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from contextlib import asynccontextmanager
 from seedflow.providers.base import TaskState
 
 Callbacks = asyncio.Queue[tuple[str, TaskState]]
+EARLY = 64
+"""Callbacks remembered for tasks not polled (yet): a task's news may beat its first poll."""
 
 
 class Wakeups:
@@ -22,7 +28,9 @@ class Wakeups:
 
     def __init__(self, callbacks: Callbacks | None) -> None:
         self.callbacks = callbacks
-        self._woken: set[str] = set()
+        self._polled: set[str] = set()   # the tasks this apply polls
+        self._woken: set[str] = set()    # polled tasks with news that came mid-poll
+        self._early: dict[str, None] = {}  # news for other ids, oldest first, at most EARLY
         self._waiting: dict[str, asyncio.Event] = {}
         self._stop = asyncio.Event()
 
@@ -60,8 +68,12 @@ class Wakeups:
         if self.callbacks is None:
             await self.sleep(seconds)
             return
-        if task_id in self._woken:  # news came while the poll was in flight
-            self._woken.discard(task_id)
+        self._polled.add(task_id)
+        # news came while the poll was in flight, or before the task's first poll
+        news = task_id in self._woken or task_id in self._early
+        self._woken.discard(task_id)
+        self._early.pop(task_id, None)
+        if news:
             return
         event = self._waiting[task_id] = asyncio.Event()
         try:
@@ -76,6 +88,12 @@ class Wakeups:
         assert self.callbacks is not None
         while True:
             task_id, _ = await self.callbacks.get()
+            if task_id not in self._polled:
+                self._early.pop(task_id, None)
+                self._early[task_id] = None
+                if len(self._early) > EARLY:
+                    del self._early[next(iter(self._early))]
+                continue
             self._woken.add(task_id)
             event = self._waiting.get(task_id)
             if event:

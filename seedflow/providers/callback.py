@@ -13,8 +13,15 @@ base64(HMAC-SHA256(key=secret, msg=taskId + "." + timestamp)), compared in const
 anything else gets 401 and is dropped. (kie.ai signs this way; Apikley documents no signature,
 so use ``secret=None`` there.) Accepted callbacks are answered ``{"code":200,"msg":"success"}``.
 
-The server is plain ``asyncio.start_server`` HTTP/1.1 (one request per connection, bodies with
-Content-Length only), listening on 127.0.0.1 by default.
+Anyone who can reach the port may send anything, so every resource is bounded (:class:`Limits`):
+HTTP/1.1 is parsed by h11 over asyncio streams; a request's line and headers must arrive within
+``header_time`` (which also ends an idle keep-alive connection) and fit in ``header`` bytes
+(431); a body needs a Content-Length (411) of at most ``body`` bytes (413, before any of it is
+read) and must arrive within ``body_time`` (408); at most ``connections`` are open at once, and
+one more is answered 503 and closed at once, so a flood cannot take the file descriptors the
+downloads need. A task id that is too long or has characters no provider uses is refused (400)
+and never stored, and at most ``pending`` callbacks wait in :attr:`~CallbackReceiver.events`
+(503 beyond). :meth:`~CallbackReceiver.stop` closes every open connection and waits for it.
 """
 
 from __future__ import annotations
@@ -25,20 +32,43 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import time
+from dataclasses import dataclass
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
+
+import h11
 
 from seedflow.providers.apikley.client import task_state
 from seedflow.providers.base import TaskState
 
 PATH = "/callback"
 MAX_AGE = 300.0
-MAX_BODY = 1 << 20
-MAX_HEADERS = 100
-READ_TIMEOUT = 10.0
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large"}
+_CHUNK = 16 * 1024
+_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most one receiver holds for its senders; each is an attacker's ceiling too."""
+
+    body: int = 64 * 1024
+    """Bytes in a request body; a larger Content-Length is answered 413 unread."""
+    header: int = 16 * 1024
+    """Bytes in a request line and its headers (431 beyond)."""
+    header_time: float = 5.0
+    """Seconds for a request's line and headers to arrive, from the connection's opening or the
+    previous answer (so it also ends an idle keep-alive connection)."""
+    body_time: float = 10.0
+    """Seconds for the body to arrive once the headers are in."""
+    connections: int = 64
+    """Connections open at once; another is answered 503 and closed at once."""
+    pending: int = 256
+    """Accepted callbacks waiting in ``events``; more are answered 503 (polling finds them)."""
+    task_id: int = 4096
+    """Characters in a plausible task id (the simulator's self-describing ids are long)."""
 
 
 def signature(secret: str, task_id: str, timestamp: str) -> str:
@@ -58,17 +88,35 @@ def verify(secret: str, task_id: str, headers: dict[str, str], *, max_age: float
     return hmac.compare_digest(expected, given.encode()) and fresh
 
 
+def plausible(task_id: str, limit: int = Limits.task_id) -> bool:
+    """Whether ``task_id`` could be a provider's: letters, digits and ``._:-``, at most
+    ``limit`` characters."""
+    return len(task_id) <= limit and _TASK_ID.fullmatch(task_id) is not None
+
+
+class _Refused(Exception):
+    """A request is answered with an error and its connection closed."""
+
+    def __init__(self, status: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.msg = msg
+
+
 class CallbackReceiver:
     """Receives task callbacks at :attr:`url`; use ``async with`` (or ``start``/``stop``)."""
 
     def __init__(self, secret: str | None, host: str = "127.0.0.1", port: int = 0, *,
-                 max_age: float = MAX_AGE) -> None:
-        self.events: asyncio.Queue[tuple[str, TaskState]] = asyncio.Queue()
+                 max_age: float = MAX_AGE, limits: Limits | None = None) -> None:
+        self._limits = limits or Limits()
+        self.events: asyncio.Queue[tuple[str, TaskState]] = asyncio.Queue(
+            self._limits.pending)
         self._secret = secret
         self._host = host
         self._port = port
         self._max_age = max_age
         self._server: asyncio.Server | None = None
+        self._open: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
         signed = self._secret is not None
@@ -80,17 +128,26 @@ class CallbackReceiver:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"http://{host}:{self._port}{PATH}"
 
+    @property
+    def connections(self) -> int:
+        """How many connections are open (at most ``limits.connections``)."""
+        return len(self._open)
+
     async def start(self) -> None:
         """Start listening."""
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Stop listening (idempotent)."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        """Stop listening and close every open connection (idempotent)."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        for task in self._open:
+            task.cancel()
+        await asyncio.gather(*self._open, return_exceptions=True)
+        await server.wait_closed()
 
     async def __aenter__(self) -> CallbackReceiver:
         await self.start()
@@ -100,69 +157,138 @@ class CallbackReceiver:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
 
+    # -- one connection ------------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._server is None or len(self._open) >= self._limits.connections:
+            writer.write(_answer(h11.Connection(h11.SERVER), 503, "too many connections; "
+                                 "polling will find the result", keep=False))
+            writer.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._open.add(task)
+        try:
+            with contextlib.suppress(OSError, TimeoutError, h11.ProtocolError):
+                await self._converse(reader, writer)
+        finally:
+            self._open.discard(task)
+            writer.transport.abort()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+                        ) -> None:
+        """Answer requests until one is refused, the sender closes, or it keeps us waiting."""
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.header)
+        while True:
+            try:
+                status, msg = await self._exchange(conn, reader)
+            except _Refused as refused:
+                status, msg = refused.status, refused.msg
+            except h11.RemoteProtocolError as exc:
+                status, msg = exc.error_status_hint, "malformed request"
+            if status == 0 or conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+                return
+            keep = status == 200 and conn.their_state is h11.DONE
+            writer.write(_answer(conn, status, msg, keep=keep))
+            async with asyncio.timeout(self._limits.header_time):
+                await writer.drain()
+            if not (keep and _finished(conn)):
+                return
+            conn.start_next_cycle()
+
+    async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader
+                        ) -> tuple[int, str]:
+        """Read one request; its answer (status 0: the sender left or stayed silent)."""
+        loop = asyncio.get_running_loop()
+        try:
+            event = await _next(conn, reader, loop.time() + self._limits.header_time)
+        except TimeoutError:
+            if conn.trailing_data[0]:
+                raise _Refused(408, "the request headers took too long") from None
+            return 0, ""
+        if not isinstance(event, h11.Request):
+            return 0, ""
+        headers = {name.decode("latin-1"): value.decode("latin-1")
+                   for name, value in event.headers}
+        self._check(event, headers)
+        body = bytearray()
+        deadline = loop.time() + self._limits.body_time
+        try:
+            while isinstance(event := await _next(conn, reader, deadline), h11.Data):
+                body += event.data
+        except TimeoutError:
+            raise _Refused(408, "the request body took too long") from None
+        if not isinstance(event, h11.EndOfMessage):
+            return 0, ""
+        return self._accept(headers, bytes(body))
+
+    def _check(self, request: h11.Request, headers: dict[str, str]) -> None:
+        """Refuse a request before its body is read."""
+        if request.target.split(b"?", 1)[0] != PATH.encode():
+            raise _Refused(404, f"callbacks are received at {PATH}")
+        if request.method != b"POST":
+            raise _Refused(405, "only POST is accepted")
+        if "transfer-encoding" in headers or "content-length" not in headers:
+            raise _Refused(411, "a Content-Length is required")
+        if int(headers["content-length"]) > self._limits.body:
+            raise _Refused(413, f"bodies over {self._limits.body} bytes are refused")
+
     def _accept(self, headers: dict[str, str], body: bytes) -> tuple[int, str]:
         """Check one callback and deliver its state; return the HTTP status and ``msg``."""
         data = _record(body)
         if data is None:
             return 400, "expected a JSON object with data.taskId"
         task_id = data["taskId"]
+        if not plausible(task_id, self._limits.task_id):
+            return 400, "data.taskId is not a task id"
         if self._secret is not None and not verify(self._secret, task_id, headers,
                                                    max_age=self._max_age):
             return 401, "missing, stale or wrong X-Webhook-Signature"
         try:
             state = task_state(data)
-        except ValueError as exc:
-            return 400, f"unreadable task record: {exc}"
-        self.events.put_nowait((task_id, state))
+        except (ValueError, RecursionError) as exc:
+            return 400, f"unreadable task record: {str(exc)[:200]}"
+        try:
+            self.events.put_nowait((task_id, state))
+        except asyncio.QueueFull:
+            return 503, "too many callbacks waiting; polling will find the result"
         return 200, "success"
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Answer one request, then close the connection (a sender that left gets nothing)."""
-        with contextlib.suppress(ConnectionError):
-            try:
-                status, msg = await asyncio.wait_for(self._answer(reader), READ_TIMEOUT)
-            except (TimeoutError, ValueError, asyncio.IncompleteReadError):
-                status, msg = 400, "malformed request"
-            body = json.dumps({"code": status, "msg": msg}).encode()
-            writer.write(f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-                         "Content-Type: application/json\r\n"
-                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                         + body)
-            await writer.drain()
-        writer.close()
 
-    async def _answer(self, reader: asyncio.StreamReader) -> tuple[int, str]:
-        method, target, _ = (await reader.readline()).decode("latin-1").split(" ", 2)
-        headers = await _headers(reader)
-        if target.split("?", 1)[0] != PATH:
-            return 404, f"callbacks are received at {PATH}"
-        if method != "POST":
-            return 405, "only POST is accepted"
-        length = headers.get("content-length", "")
-        if not length.isdigit():
-            return 411, "a Content-Length is required"
-        if int(length) > MAX_BODY:
-            return 413, f"bodies over {MAX_BODY} bytes are refused"
-        return self._accept(headers, await reader.readexactly(int(length)))
+async def _next(conn: h11.Connection, reader: asyncio.StreamReader, deadline: float
+                ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    """The next h11 event, reading from ``reader`` until ``deadline`` (then TimeoutError)."""
+    while (event := conn.next_event()) is h11.NEED_DATA:
+        async with asyncio.timeout_at(deadline):
+            data = await reader.read(_CHUNK)
+        conn.receive_data(data)
+    return event
 
 
-async def _headers(reader: asyncio.StreamReader) -> dict[str, str]:
-    """Read header lines up to the blank line; names lower-cased."""
-    headers: dict[str, str] = {}
-    for _ in range(MAX_HEADERS):
-        line = (await reader.readline()).decode("latin-1").strip()
-        if not line:
-            return headers
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    raise ValueError("too many header lines")
+def _finished(conn: h11.Connection) -> bool:
+    """Whether both sides finished their message and the connection may carry another."""
+    return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+
+def _answer(conn: h11.Connection, status: int, msg: str, *, keep: bool) -> bytes:
+    """The bytes of a JSON answer ``{"code": status, "msg": msg}``."""
+    body = json.dumps({"code": status, "msg": msg}).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if not keep:
+        headers.append(("Connection", "close"))
+    events: list[h11.Event] = [
+        h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase),
+        h11.Data(data=body), h11.EndOfMessage()]
+    return b"".join(conn.send(event) or b"" for event in events)
 
 
 def _record(body: bytes) -> dict[str, Any] | None:
     """The callback's ``data`` when it is an object with a string ``taskId``, else None."""
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     data = payload.get("data") if isinstance(payload, dict) else None
     if isinstance(data, dict) and isinstance(data.get("taskId"), str) and data["taskId"]:
