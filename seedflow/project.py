@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from seedflow.errors import SeedflowError, SpecError
+from seedflow.errors import LockError, SeedflowError, SpecError
 from seedflow.lock.journal import journal_path
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.lock.read import Lock, read_lock
@@ -172,7 +172,39 @@ def load_project(path: Path, *, lock_path: Path | None = None,
                  max_combinations: int | None = None) -> Project:
     """The spec and its lock, read (for the read-only commands)."""
     spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations)
-    return Project(spec.pipeline, spec.combinations, read_lock(spec.lock_path))
+    lock = read_lock(spec.lock_path)
+    check_lock_paths(spec.root, lock.entries, lock.path, spec.combinations)
+    return Project(spec.pipeline, spec.combinations, lock)
+
+
+def check_lock_paths(root: OutputRoot, entries: Mapping[str, LockEntry], lock_path: Path,
+                     combinations: list[Combination]) -> None:
+    """Refuse a lock that records an image where seedflow never writes one: inside output_dir,
+    a path the output rule (seedflow.outputs.path_problem) refuses. Such a line was edited by
+    hand, and a restore, relink, pull or prune would otherwise act on it. A path that is one of
+    the spec's outputs passed the rule already; a path outside output_dir is never used."""
+    outputs = {out for combo in combinations for out in combo.outputs}
+    for entry in entries.values():
+        for image in entry.images:
+            problem = None if image.path in outputs else root.stored_problem(image.path)
+            if problem:
+                where = _line_of(lock_path, entry.fingerprint)
+                raise LockError(
+                    f"{where}: entry {entry.address} records the image path {image.path!r}: "
+                    f"{problem}. seedflow never writes there, so the line was edited by hand; "
+                    f"restore the lockfile from git (`git checkout -- {lock_path}`). Nothing "
+                    "was done")
+
+
+def _line_of(lock_path: Path, fingerprint: str) -> str:
+    """``FILE:LINE`` of the entry with this fingerprint (``FILE`` when only its journal has it)."""
+    try:
+        lines = lock_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    needle = f'"fingerprint":"{fingerprint}"'
+    found = next((n for n, line in enumerate(lines, start=1) if needle in line), None)
+    return f"{lock_path}:{found}" if found else str(lock_path)
 
 
 def input_digests(pipeline: Path, lock: Path) -> dict[str, str | None]:

@@ -1,12 +1,21 @@
 """Downloading a generated image into place: streamed, hashed, size-capped, checked, atomic.
 
 The bytes go to a hidden temporary file beside the destination (``.NAME.XXXX.part``) while their
-SHA-256 is computed; only a complete PNG, JPEG or WebP within the size cap is fsynced and moved
-into place with ``os.replace`` (then the folder is fsynced), so the destination path holds
-either its old content or the whole new image, even across a crash. Every failure removes the
-temporary file and raises :class:`DownloadError`, whose ``retryable`` says whether trying again
-can help: an expired result URL (404/410/403) cannot, a truncated body, a 5xx or a network error
-can.
+SHA-256 is computed; only a complete PNG, JPEG or WebP within the size cap, whose header and
+dimensions Pillow reads (at most :data:`MAX_PIXELS` pixels) and whose digest is the expected one
+(a restore passes the lock's), is fsynced and moved into place with ``os.replace`` (then the
+folder is fsynced), so the destination path holds either its old content or the whole new
+image, even across a crash. The whole download, redirects included, must finish within
+``deadline`` seconds. Redirects are followed here, at most :data:`MAX_REDIRECTS`, and only to
+http and https. Which addresses may be connected to is the HTTP client's business
+(:mod:`seedflow.apply.network`).
+
+Every failure removes the temporary file and raises :class:`DownloadError`, whose ``retryable``
+says whether trying again can help: an expired result URL (404/410/403) cannot, a truncated
+body, a 5xx, a network error or a passed deadline can. :class:`DownloadRefused` is the subset
+where seedflow refused the URL or the bytes (an address it may not connect to, a redirect to
+another scheme, bytes other than the lock records): never retried, and not a sign that the
+result URL expired.
 """
 
 from __future__ import annotations
@@ -20,12 +29,16 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import httpx
+from PIL import ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from seedflow import failpoints
 from seedflow.atomic import fsync_dir, temp_beside
 from seedflow.errors import SeedflowError
 
 MAX_BYTES = 50 * 2**20
+MAX_PIXELS = 50_000_000    # 7071×7071; Seedream 4.0's largest output is 4096×4096 (16.8 MP)
+DEADLINE = 300.0           # seconds for one whole download (SEEDFLOW_DOWNLOAD_DEADLINE)
+MAX_REDIRECTS = 10
 _EXPIRED = (403, 404, 410)
 _RETRYABLE = (408, 425, 429)
 _HEAD = 12
@@ -37,6 +50,13 @@ class DownloadError(SeedflowError):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class DownloadRefused(DownloadError):
+    """seedflow refused the URL or what it served (see the module docstring): never retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 @dataclass(frozen=True)
@@ -58,31 +78,54 @@ class _Body:
 
 
 async def download(http: httpx.AsyncClient, url: str, dest: Path, *,
-                   max_bytes: int = MAX_BYTES) -> Downloaded:
-    """Download the image at ``url`` to ``dest`` atomically (see the module docstring)."""
+                   max_bytes: int = MAX_BYTES, deadline: float = DEADLINE,
+                   sha256: str | None = None) -> Downloaded:
+    """Download the image at ``url`` to ``dest`` atomically (see the module docstring); with
+    ``sha256``, only those exact bytes are put in place."""
     shown = _shown(url)
     if urlsplit(url).scheme not in ("http", "https"):
-        raise DownloadError(f"refusing to download {shown}: only http and https URLs are "
-                            "accepted", retryable=False)
+        raise DownloadRefused(f"refusing to download {shown}: only http and https URLs are "
+                              "accepted")
     try:
-        return await _download_to(http, url, shown, dest, max_bytes)
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise DownloadRefused(f"refusing to download {shown[:200]}: {exc}") from exc
+    timer = asyncio.timeout(deadline)
+    try:
+        async with timer:
+            return await _download_to(http, url, shown, dest, max_bytes, sha256)
+    except TimeoutError as exc:   # an OSError too: which one is it?
+        if not timer.expired():
+            raise _unwritable(dest, exc) from exc
+        raise DownloadError(f"downloading {shown} took longer than {deadline:g}s "
+                            "(SEEDFLOW_DOWNLOAD_DEADLINE); nothing was saved, retry later",
+                            retryable=True) from None
     except OSError as exc:
-        raise DownloadError(f"cannot write {dest}: {exc.strerror or exc}", retryable=False) from exc
+        raise _unwritable(dest, exc) from exc
+
+
+def _unwritable(dest: Path, exc: OSError) -> DownloadError:
+    return DownloadError(f"cannot write {dest}: {exc.strerror or exc}", retryable=False)
 
 
 async def _download_to(http: httpx.AsyncClient, url: str, shown: str, dest: Path,
-                       max_bytes: int) -> Downloaded:
+                       max_bytes: int, sha256: str | None) -> Downloaded:
     """Stream into a ``.part`` file beside ``dest``, check it, then move it into place."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, part = temp_beside(dest)
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "w+b") as out:
             body = await _stream(http, url, shown, out, max_bytes)
             media_type = _media_type(body.head)
             if media_type is None:
                 raise DownloadError(f"{shown} is not a PNG, JPEG or WebP image; nothing was "
                                     "saved", retryable=False)
             out.flush()
+            await asyncio.to_thread(_check_image, out, media_type, shown)
+            if sha256 is not None and body.sha256 != sha256:
+                raise DownloadRefused(f"{shown} served other bytes than the lock records "
+                                      f"(sha256 {body.sha256[:12]}…, not {sha256[:12]}…); "
+                                      "nothing was saved")
             await asyncio.to_thread(os.fsync, out.fileno())
         await asyncio.to_thread(_move_into_place, part, dest)
     finally:
@@ -92,25 +135,51 @@ async def _download_to(http: httpx.AsyncClient, url: str, shown: str, dest: Path
 
 async def _stream(http: httpx.AsyncClient, url: str, shown: str, out: BinaryIO,
                   max_bytes: int) -> _Body:
-    """Stream the body into ``out``; translate every way it can go wrong into DownloadError."""
+    """Follow redirects to the body and stream it into ``out``; translate every way it can go
+    wrong into DownloadError."""
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            async with http.stream("GET", url, follow_redirects=False) as response:
+                if not response.is_redirect:
+                    return await _receive(response, shown, out, max_bytes)
+                url = _redirect_target(response, shown)
+        except httpx.RequestError as exc:
+            raise DownloadError(f"downloading {shown} failed: {type(exc).__name__} ({exc}); "
+                                "retry later", retryable=True) from exc
+        except httpx.InvalidURL as exc:   # httpx reads a redirect's Location even unfollowed
+            raise DownloadRefused(f"{shown} redirects to a URL seedflow cannot download "
+                                  f"({exc}; only http and https URLs); nothing was saved") \
+                from exc
+    raise DownloadError(f"{shown} redirects more than {MAX_REDIRECTS} times; nothing was saved",
+                        retryable=False)
+
+
+def _redirect_target(response: httpx.Response, shown: str) -> str:
+    """Where a redirect leads: an http or https URL, else DownloadRefused."""
+    location = response.headers.get("location", "")
+    target = response.url.join(location)   # a Location httpx cannot read never gets here
+    if target.scheme not in ("http", "https"):
+        raise DownloadRefused(f"{shown} redirects to {_shown(location)[:80]}, which seedflow "
+                              "does not download (only http and https URLs); nothing was saved")
+    return str(target)
+
+
+async def _receive(response: httpx.Response, shown: str, out: BinaryIO,
+                   max_bytes: int) -> _Body:
+    """Check the answer's status and size, then stream its body into ``out``."""
     digest, size, head = hashlib.sha256(), 0, b""
-    try:
-        async with http.stream("GET", url, follow_redirects=True) as response:
-            _check_status(response, shown)
-            _check_size(_content_length(response) or 0, shown, max_bytes)
-            async for chunk in response.aiter_bytes():
-                first = size == 0
-                size += len(chunk)
-                _check_size(size, shown, max_bytes)
-                head = head if len(head) >= _HEAD else (head + chunk)[:_HEAD]
-                digest.update(chunk)
-                out.write(chunk)
-                if first:
-                    failpoints.hit("mid-download")  # bytes in the .part file, not in place yet
-            _check_complete(response, size, shown)
-    except httpx.RequestError as exc:
-        raise DownloadError(f"downloading {shown} failed: {type(exc).__name__} ({exc}); "
-                            "retry later", retryable=True) from exc
+    _check_status(response, shown)
+    _check_size(_content_length(response) or 0, shown, max_bytes)
+    async for chunk in response.aiter_bytes():
+        first = size == 0
+        size += len(chunk)
+        _check_size(size, shown, max_bytes)
+        head = head if len(head) >= _HEAD else (head + chunk)[:_HEAD]
+        digest.update(chunk)
+        out.write(chunk)
+        if first:
+            failpoints.hit("mid-download")  # bytes in the .part file, not in place yet
+    _check_complete(response, size, shown)
     return _Body(digest.hexdigest(), size, head)
 
 
@@ -159,6 +228,36 @@ def _media_type(head: bytes) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+_DECODERS: dict[str, type[ImageFile.ImageFile]] = {
+    "image/png": PngImagePlugin.PngImageFile,
+    "image/jpeg": JpegImagePlugin.JpegImageFile,
+    "image/webp": WebPImagePlugin.WebPImageFile,
+}
+
+
+def _check_image(body: BinaryIO, media_type: str, shown: str,
+                 max_pixels: int = MAX_PIXELS) -> None:
+    """Pillow reads the header and dimensions (and, for PNG, every chunk's CRC) without decoding
+    pixels; the pixel count is capped before anything is kept. The format's own class is
+    used, not ``Image.open``, which would print a decompression-bomb warning first."""
+    body.seek(0)
+    kind = media_type.removeprefix("image/").upper()
+    try:
+        with _DECODERS[media_type](body) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise DownloadError(f"{shown} is a {width}×{height} image, more than the "
+                                    f"{max_pixels:,}-pixel limit; nothing was saved",
+                                    retryable=False)
+            image.verify()
+    except DownloadError:
+        raise
+    except Exception as exc:  # a decoder fed hostile bytes can raise almost anything
+        raise DownloadError(f"{shown} starts like a {kind} image but is not a readable one "
+                            f"({type(exc).__name__}: {str(exc)[:100]}); nothing was saved",
+                            retryable=False) from exc
 
 
 def _move_into_place(part: Path, dest: Path) -> None:

@@ -32,7 +32,7 @@ from typing import Protocol
 import httpx
 
 from seedflow import failpoints
-from seedflow.apply.download import DownloadError, download
+from seedflow.apply.download import DEADLINE, DownloadError, DownloadRefused, download
 from seedflow.apply.files import OutputFiles
 from seedflow.apply.keeping import Keeper
 from seedflow.apply.pacing import PollSchedule, RateLimiter, backoff_delay
@@ -63,6 +63,7 @@ from seedflow.providers.errors import (
 
 NOT_SENT = "not sent: apply was stopped before this create"
 Rebase = Callable[[str, str], str]   # (provider, recorded URL) → the URL to download now
+Downloads = httpx.AsyncClient | Callable[[str], httpx.AsyncClient]  # one, or one per provider
 
 
 class Records(Protocol):
@@ -84,7 +85,9 @@ class Settings:
     poll_first: float | None = None      # overrides the provider's first poll delay
     poll_max: float | None = None
     rates: Mapping[str, tuple[int, float] | None] = field(default_factory=dict)
-    not_found_polls: int = 3             # a just-created task may not be visible yet
+    not_found_grace: float = 600.0       # seconds after submitted_at a task may be unseen
+    download_deadline: float = DEADLINE  # seconds for one whole download, redirects included
+    task_max_age: float = 2 * 3600.0     # seconds after submitted_at that polling gives up
 
 
 @dataclass
@@ -122,7 +125,7 @@ def now_iso() -> str:
 
 class Executor:
     def __init__(self, *, files: OutputFiles, recorder: Records,
-                 clients: Mapping[str, ProviderClient], downloads: httpx.AsyncClient,
+                 clients: Mapping[str, ProviderClient], downloads: Downloads,
                  settings: Settings, hooks: Hooks, rebase: Rebase = lambda provider, url: url,
                  wakeups: Wakeups | None = None, keeper: Keeper | None = None) -> None:
         self.files = files
@@ -304,8 +307,8 @@ class Executor:
         assert entry.task_id is not None
         client = self.clients[combo.provider]
         schedule = self.schedules[combo.provider]
-        started = time.monotonic()
-        polls = errors = missing = 0
+        started, since = time.monotonic(), time.time()
+        polls = errors = 0
         unreadable = f"cannot read task {entry.task_id}: {{}}; it stays recorded, run apply " \
                      "again to resume it"
         while True:
@@ -323,14 +326,20 @@ class Executor:
                 await self._later(combo.address, combo.provider, exc, errors)
                 continue
             except TaskNotFound as exc:
-                missing += 1
-                if missing < self.settings.not_found_polls:
+                # a provider may not show a task for a while after creating it: poll on for a
+                # grace period after submitted_at (a time, not a count of polls)
+                if exc.may_appear and \
+                        _age(entry.submitted_at, since) < self.settings.not_found_grace:
+                    polls += 1
                     continue
                 await self.recorder.record(entry.evolve(state=State.FAILED, error=exc.message))
                 return failed(f"{exc.message}; the task is lost (plan will offer a new, paid "
                               "create)")
             except GenerationFailed as exc:
                 return TaskState(TaskStatus.FAILED, error_message=exc.message)
+            except StopAll as exc:  # the key was revoked (or the money ran out) meanwhile
+                self.refused.setdefault(combo.provider, exc.message)
+                return failed(unreadable.format(exc.message))
             except ProviderError as exc:
                 return failed(unreadable.format(exc.message))
             polls += 1
@@ -339,6 +348,11 @@ class Executor:
                 schedule.finished(time.monotonic() - started)
             if state.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
                 return state
+            age = _age(entry.submitted_at, since)
+            if age >= self.settings.task_max_age:   # after a poll: every apply looks once
+                return stopped(f"task {entry.task_id} is still generating after {age:.0f}s "
+                               f"(SEEDFLOW_TASK_MAX_AGE is {self.settings.task_max_age:g}s); "
+                               "it stays recorded as submitted, the next apply resumes it")
 
     async def _resume(self, combo: Combination, entry: LockEntry) -> Finished:
         """A task submitted earlier: poll it, download what it made."""
@@ -370,7 +384,7 @@ class Executor:
                                "images at no cost")
             image = have.get(path)
             if image is None or image.url != url or not self.files.intact(path, image):
-                got = await self._fetch(combo.address, url, path)
+                got = await self._fetch(combo, url, path)
                 if isinstance(got, Finished):
                     return got
                 image = got
@@ -387,9 +401,13 @@ class Executor:
             f" (the provider returned {len(urls)} of {len(combo.outputs)} images)"
         return done(", ".join(self.files.shown(i.path) for i in images) + note)
 
-    async def _fetch(self, address: str, url: str, path: str) -> LockedImage | Finished:
-        """Download ``url`` into ``path`` (retrying what may pass later): the image, or why
-        not (the error's message; ``retryable`` errors are kept as :class:`_Unfetched`)."""
+    async def _fetch(self, combo: Combination, url: str, path: str,
+                     sha256: str | None = None) -> LockedImage | Finished:
+        """Download ``url`` into ``path`` (retrying what may pass later; only the bytes
+        ``sha256`` names, when given): the image, or why not (the error's message; errors
+        other than a refusal are kept as :class:`_Unfetched`)."""
+        address = combo.address
+        http = self.downloads(combo.provider) if callable(self.downloads) else self.downloads
         try:
             target = self.files.target(path)
         except (SeedflowError, OSError) as exc:
@@ -397,7 +415,10 @@ class Executor:
                           "apply again once it can be written")
         for attempt in range(self.settings.request_retries):
             try:
-                got = await download(self.downloads, url, target)
+                got = await download(http, url, target, sha256=sha256,
+                                     deadline=self.settings.download_deadline)
+            except DownloadRefused as exc:
+                return failed(exc.message)
             except DownloadError as exc:
                 if not exc.retryable or attempt + 1 == self.settings.request_retries:
                     return _Unfetched(Outcome.FAILED, exc.message, retryable=exc.retryable)
@@ -454,8 +475,8 @@ class Executor:
                     return None
             except (SeedflowError, OSError) as exc:
                 return failed(f"restoring {move.target} from the store failed: {_reason(exc)}")
-        got = await self._fetch(combo.address, self.rebase(combo.provider, move.image.url),
-                                move.target)
+        got = await self._fetch(combo, self.rebase(combo.provider, move.image.url),
+                                move.target, move.image.sha256)
         if isinstance(got, _Unfetched) and not got.retryable:
             if self.settings.recreate_expired:
                 self.hooks.retrying(combo.address, f"{got.detail}; creating it again "
@@ -464,12 +485,7 @@ class Executor:
             return failed(f"{got.detail}. Providers keep results for about 24 hours; only a "
                           "new paid create can bring this image back: run apply with "
                           "--recreate-expired")
-        if isinstance(got, Finished):
-            return got
-        if got.sha256 != move.image.sha256:
-            return failed(f"the image re-downloaded for {move.target} differs from the "
-                          "recorded one (sha256); left it in place, lock unchanged")
-        return None
+        return got if isinstance(got, Finished) else None   # the bytes the lock records
 
 
 @dataclass(frozen=True)
@@ -483,6 +499,19 @@ class _Unfetched(Finished):
 def _failure_text(state: TaskState) -> str:
     parts = [p for p in (state.error_code, state.error_message) if p]
     return ": ".join(parts) or "no reason given"
+
+
+def _age(stamp: str | None, since: float) -> float:
+    """Seconds since an ISO time from the lock (``now_iso``: whole seconds, so counted from the
+    end of that second), or since ``since`` (a ``time.time()``) when it is missing or
+    unreadable."""
+    try:
+        when = datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        when = None
+    if when is not None:
+        since = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() + 1.0
+    return time.time() - since
 
 
 def _reason(exc: BaseException) -> str:

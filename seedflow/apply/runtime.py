@@ -3,7 +3,12 @@
 Environment (DESIGN §4): ``APIKLEY_API_KEY``, ``MODELLIX_API_KEY``;
 ``SEEDFLOW_APIKLEY_BASE_URL``, ``SEEDFLOW_MODELLIX_BASE_URL``; ``SEEDFLOW_CONCURRENCY``;
 ``SEEDFLOW_POLL_INTERVAL`` (first poll delay), ``SEEDFLOW_POLL_MAX``; ``SEEDFLOW_RETRY_BASE``;
-``SEEDFLOW_APIKLEY_RATE`` / ``SEEDFLOW_MODELLIX_RATE`` (``20/10s`` or ``0``). For the simulated
+``SEEDFLOW_NOT_FOUND_GRACE`` (seconds after its create that a task the provider says it does not
+know is still polled, default 600);
+``SEEDFLOW_APIKLEY_RATE`` / ``SEEDFLOW_MODELLIX_RATE`` (``20/10s`` or ``0``);
+``SEEDFLOW_DOWNLOAD_DEADLINE`` (seconds one image download may take, default 300);
+``SEEDFLOW_TASK_MAX_AGE`` (seconds after ``submitted_at`` that apply stops waiting for a task,
+default 7200; the next apply resumes it). For the simulated
 providers: ``SEEDFLOW_SIM_URL`` (use a running ``seedflow sim serve`` instead of an embedded
 one) and ``SEEDFLOW_SIM_LATENCY`` (seconds per image of the embedded one, default 1). Callbacks
 (providers whose spec ``supports_callbacks``: the Apikley protocol): ``SEEDFLOW_CALLBACKS=1``
@@ -28,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from seedflow.apply.executor import Settings
+from seedflow.apply.network import AddressGuard
 from seedflow.apply.transport import ShardedTransport
 from seedflow.errors import SeedflowError
 from seedflow.providers import PROVIDERS, ProviderSpec
@@ -60,13 +66,18 @@ def settings_from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> 
         "concurrency": _number("SEEDFLOW_CONCURRENCY", env, integer=True),
         "poll_first": _number("SEEDFLOW_POLL_INTERVAL", env),
         "poll_max": _number("SEEDFLOW_POLL_MAX", env),
+        "download_deadline": _number("SEEDFLOW_DOWNLOAD_DEADLINE", env),
+        "task_max_age": _number("SEEDFLOW_TASK_MAX_AGE", env),
         "rates": rates,
     }
     base = _number("SEEDFLOW_RETRY_BASE", env)
     if base is not None:
         values["retry_base"] = base
+    grace = _number("SEEDFLOW_NOT_FOUND_GRACE", env)
+    if grace is not None:
+        values["not_found_grace"] = grace
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values)
+    return Settings(**{k: v for k, v in values.items() if v is not None})
 
 
 def check_keys(providers: Iterable[str], env: Mapping[str, str] = os.environ) -> None:
@@ -92,6 +103,16 @@ class Connections:
     clients: dict[str, ProviderClient] = field(default_factory=dict)
     sim_url: str | None = None
     callbacks: asyncio.Queue[tuple[str, TaskState]] | None = None
+    fetchers: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    def downloads(self, provider: str) -> httpx.AsyncClient:
+        """The client that fetches ``provider``'s result URLs: it connects only to public
+        addresses and to the zone of the provider's own API (seedflow.apply.network)."""
+        if provider not in self.fetchers:
+            spec = PROVIDERS[provider]
+            base = self.sim_url if spec.simulated else spec.base_url()
+            self.fetchers[provider] = download_client(AddressGuard(provider, base))
+        return self.fetchers[provider]
 
     def rebase(self, provider: str, url: str) -> str:
         """A simulated image's recorded URL, pointed at the simulator of this run.
@@ -146,6 +167,8 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
     finally:
         for client in connections.clients.values():
             await client.aclose()
+        for http in connections.fetchers.values():
+            await http.aclose()
         if simulator is not None:
             simulator.stop()
         if receiver is not None:
@@ -183,6 +206,8 @@ def _client(spec: ProviderSpec, base_url: str, key: str,
                         callback_url=callback_url)
 
 
-def download_client() -> httpx.AsyncClient:
-    """Result URLs are fetched without credentials: a URL may point at any host (a CDN)."""
-    return httpx.AsyncClient(timeout=TIMEOUT, transport=ShardedTransport(CONNECTIONS))
+def download_client(guard: AddressGuard | None = None) -> httpx.AsyncClient:
+    """Result URLs are fetched without credentials: a URL may point at any host (a CDN), and
+    ``guard`` says which addresses it may connect to."""
+    return httpx.AsyncClient(timeout=TIMEOUT,
+                             transport=ShardedTransport(CONNECTIONS, guard=guard))

@@ -38,6 +38,11 @@ class Wakeups:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def remembered(self) -> int:
+        """How many task ids the wake-up state holds: at most the tasks polled plus EARLY."""
+        return len(self._polled) + len(self._early)
+
     def stop(self) -> None:
         """End every wait now, and every later one at once."""
         self._stop.set()

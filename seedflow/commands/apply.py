@@ -18,7 +18,7 @@ from seedflow.apply.files import OutputFiles
 from seedflow.apply.keeping import Keeper
 from seedflow.apply.progress import LiveProgress, PlainLog
 from seedflow.apply.recorder import Recorder
-from seedflow.apply.runtime import check_keys, download_client, open_clients, settings_from_env
+from seedflow.apply.runtime import check_keys, open_clients, settings_from_env
 from seedflow.apply.wakeups import Wakeups
 from seedflow.commands.confirm import confirm
 from seedflow.errors import Interrupted, SeedflowError
@@ -41,7 +41,13 @@ from seedflow.plan.render import drift_line, pull_note, summary_line
 from seedflow.plan.saved import MAX_BYTES as MAX_PLAN_BYTES
 from seedflow.plan.saved import SavedPlan, check_current, parse_saved, work_of
 from seedflow.plan.shard import fragment_path, in_shard, parse_shard
-from seedflow.project import input_digests, open_spec, open_store, plan_checks
+from seedflow.project import (
+    check_lock_paths,
+    input_digests,
+    open_spec,
+    open_store,
+    plan_checks,
+)
 from seedflow.providers import PROVIDERS
 from seedflow.store import ObjectStore
 
@@ -77,6 +83,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
     with LockWriter(fragment_path(main_lock, share) if share else main_lock,
                     only=wanted) as writer:
         entries = {**base, **writer.lock.entries}
+        check_lock_paths(spec.root, entries, main_lock, combinations)
         in_spec = {c.fingerprint for c in spec.combinations}
         orphans = len((unread | set(writer.lock.unparsed)) - in_spec)
         cache = StatCache(cache_path(main_lock))
@@ -265,12 +272,12 @@ async def _execute(files: OutputFiles, writer: LockWriter, items: list[PlanItem]
     terminal = sys.stderr.isatty()
     display = LiveProgress(len(items), Console(stderr=True)) if terminal \
         else PlainLog(sys.stderr)
-    restoring = {i.combination.provider for i in items
-                 if i.combination and i.action == Action.RESTORE}
-    async with open_clients(_providers(items), restoring=restoring) as connections, \
-            download_client() as http:
+    restoring = {i.combination.provider for i in items   # may download a recorded URL
+                 if i.combination and i.action not in (Action.CREATE, Action.RESUME)}
+    async with open_clients(_providers(items), restoring=restoring) as connections:
         executor = Executor(files=files, recorder=Recorder(writer),
-                            clients=connections.clients, downloads=http, settings=settings,
+                            clients=connections.clients, downloads=connections.downloads,
+                            settings=settings,
                             hooks=display, rebase=connections.rebase,
                             wakeups=Wakeups(connections.callbacks),
                             keeper=Keeper(store) if store is not None else None)

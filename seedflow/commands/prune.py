@@ -33,7 +33,7 @@ from seedflow.outputs import OutputRoot, file_sha256
 from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination
 from seedflow.plan.diff import Action, make_plan
-from seedflow.project import open_spec
+from seedflow.project import check_lock_paths, open_spec
 
 STALE = ""   # the key of stale copies among the per-fingerprint file actions
 
@@ -57,6 +57,8 @@ def prune(path: Path, *, lock_path: Path | None = None, files: bool = False,
     spec = open_spec(path, lock_path=lock_path)
     pipeline, combinations, lock_file = spec.pipeline, spec.combinations, spec.lock_path
     entries = read_lock(lock_file).entries
+    if files:   # deleting: only files at paths seedflow could have written
+        check_lock_paths(spec.root, entries, lock_file, combinations)
     if not orphans_of(entries, combinations) and not (
             files and stale_copies(spec.root, entries, combinations)):  # read-only: no work
         click.echo("No orphans." + (" No stale copies." if files else ""))

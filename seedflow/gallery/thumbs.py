@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from seedflow.gallery.build import Media
 from seedflow.outputs import OutputRoot
 
 THUMB_SIDE = 320
+MAX_PIXELS = 50_000_000   # as downloads (seedflow.apply.download); decoding one costs ~4 B/pixel
 JPEG_QUALITY = 85
 THUMBS = "thumbs"
 IMAGES = "images"
@@ -79,10 +81,19 @@ def _one(source: str, root: OutputRoot, out: Path, link: bool) -> Media | str:
         return f"cannot read the file ({exc.strerror})"
     digest = hashlib.sha256(data).hexdigest()
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():  # the size is checked below, before any decoding
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                return (f"too large to thumbnail ({width}×{height} pixels; the limit is "
+                        f"{MAX_PIXELS // 1_000_000} megapixels)")
             ext = EXTENSIONS.get(image.format or "", "img")
             thumb, size = _thumbnail(image, digest, out)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+    except Image.DecompressionBombError:
+        return f"too large to thumbnail (the limit is {MAX_PIXELS // 1_000_000} megapixels)"
+    except (OSError, UnidentifiedImageError, ValueError):
         return "not a readable image"
     if link:
         full = _relative_href(path.absolute(), out.absolute())

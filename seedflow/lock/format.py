@@ -25,6 +25,8 @@ from seedflow.lock.model import (
     HEADER_KEY,
     EntryFormatError,
     LockEntry,
+    check_line_size,
+    decode_line,
     entry_from_json,
     header_line,
     sort_key,
@@ -56,7 +58,9 @@ def parse_entries(text: str, name: str, *, only: Collection[str] | None,
             continue
         fingerprint = leading_fingerprint(line) if only is not None else None
         skip = fingerprint is not None and only is not None and fingerprint not in only
-        if not skip:
+        if skip:
+            _check_size(line, name, number)   # it goes back into the file as it is
+        else:
             entry = _parse_entry(line, name, number)
             fingerprint = entry.fingerprint
         assert fingerprint is not None
@@ -105,8 +109,8 @@ def _check_conflicts(lines: list[str], name: str) -> None:
 
 def _check_header(line: str, name: str) -> None:
     try:
-        header = json.loads(line)
-    except json.JSONDecodeError:
+        header = decode_line(line)
+    except (json.JSONDecodeError, EntryFormatError):
         header = None
     if not isinstance(header, dict) or HEADER_KEY not in header:
         raise LockError(f"{name}:1: not a seedflow lockfile (no `{HEADER_KEY}` header). "
@@ -119,9 +123,16 @@ def _check_header(line: str, name: str) -> None:
                         f"(this one reads format {FORMAT_VERSION}); upgrade seedflow")
 
 
+def _check_size(line: str, name: str, number: int) -> None:
+    try:
+        check_line_size(line)
+    except EntryFormatError as exc:
+        raise LockError(f"{name}:{number}: invalid entry: {exc}") from None
+
+
 def _parse_entry(line: str, name: str, number: int) -> LockEntry:
     try:
-        return entry_from_json(json.loads(line))
+        return entry_from_json(decode_line(line))
     except json.JSONDecodeError as exc:
         raise LockError(f"{name}:{number}: not valid JSON ({exc.msg}); the lockfile is corrupt. "
                         "Restore it from git rather than deleting it") from None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from seedflow.errors import LockError
 from seedflow.lock.file_lock import open_nofollow
-from seedflow.lock.model import EntryFormatError, LockEntry, entry_from_json
+from seedflow.lock.model import EntryFormatError, LockEntry, decode_line, entry_from_json
 
 
 def journal_path(lock_path: Path) -> Path:
@@ -39,7 +39,7 @@ def replay(text: str, name: str, entries: dict[str, LockEntry],
     events = 0
     for number, line in enumerate(lines, start=1):
         try:
-            event = json.loads(line)
+            event = decode_line(line)
             _apply_event(event, entries, unparsed)
         except (json.JSONDecodeError, EntryFormatError, KeyError, TypeError) as exc:
             raise LockError(f"{name}:{number}: unreadable journal event ({exc}); the journal "

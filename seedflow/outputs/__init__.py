@@ -4,7 +4,8 @@ Paths in the spec and the lock are *stored paths*: relative to the pipeline's fo
 separators (``../assets/catalog/hero/a-1.png``). :class:`OutputRoot` turns them into files,
 decides whether they are inside ``output_dir`` (the security rule: a lockfile or pipeline from a
 pull request must never make seedflow read or write elsewhere), and shows them to people
-relative to the current directory.
+relative to the current directory. :func:`path_problem` is the one rule for a path inside
+output_dir: the spec's rendered outputs and the paths a lock records both answer to it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from seedflow.lock.model import LockedImage
 from seedflow.outputs.statcache import StatCache, stat_key
 
 CHUNK = 1 << 20
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 # (stored path, locked image) → is the file there and intact?
 OutputCheck = Callable[[str, LockedImage], bool]
@@ -29,6 +31,33 @@ OutputCheck = Callable[[str, LockedImage], bool]
 
 class OutsideOutputDir(SeedflowError):
     """A stored path resolves outside output_dir (a planted symlink, for instance)."""
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` (relative to output_dir, as an output template renders it) may not name an
+    image, or None. It stays inside output_dir, names no hidden file or folder (``.git``,
+    ``.github``: a pull request must not write where git or CI looks) and ends in an image
+    suffix (so never a script or a config file)."""
+    if not path.strip():
+        return "an empty path"
+    if "\x00" in path or "\\" in path:
+        return "backslashes and NUL characters are not allowed in paths; use `/`"
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        return "an absolute path; outputs must be relative to output_dir"
+    parts = path.split("/")
+    if ".." in parts:
+        return ("`..` is not allowed in output paths (they must stay inside output_dir); "
+                "write the path without it")
+    if posixpath.normpath(path) in (".", ""):
+        return "not a file path"
+    hidden = [part for part in parts if part.startswith(".") and part != "."]
+    if hidden:
+        return (f"`{hidden[0]}` starts with a dot: output paths may not name hidden files or "
+                "folders (.git, .github, ...); rename it")
+    if not parts[-1].lower().endswith(IMAGE_SUFFIXES):
+        return (f"an output must end in {', '.join(IMAGE_SUFFIXES[:-1])} or "
+                f"{IMAGE_SUFFIXES[-1]}; change the template's file name")
+    return None
 
 
 def file_sha256(path: Path) -> str:
@@ -61,6 +90,19 @@ class OutputRoot:
     def contains(self, stored: str) -> bool:
         """Whether ``stored`` lies inside output_dir, lexically (no file system access)."""
         return _lexically_inside(self._abs_folder, self._abs_root, stored)
+
+    def stored_problem(self, stored: str) -> str | None:
+        """Why a path a lock records may not be used, or None. Inside output_dir it must be
+        what seedflow writes: output_dir, then a path that :func:`path_problem` accepts, in
+        normal form. A path outside output_dir (an earlier output_dir's, say) is never read,
+        written or deleted, so it is no problem here."""
+        if not self.contains(stored):
+            return None
+        rest = stored if self.prefix == "." else stored.removeprefix(self.prefix + "/")
+        problem = path_problem(rest)
+        if problem is None and posixpath.normpath(rest) != rest:
+            problem = f"not in normal form (seedflow records {posixpath.normpath(stored)})"
+        return problem
 
     def contains_abs(self, path: Path) -> bool:
         """Whether an absolute (or cwd-relative) path lies lexically inside output_dir."""

@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 
 from seedflow.errors import Location, SpecError, SpecErrors
+from seedflow.limits import MAX_PIPELINE_BYTES
 from seedflow.pipeline.matrix import Matrix
 from seedflow.pipeline.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline, PriceTable
 from seedflow.pipeline.schema import AXIS_PATTERN, NAME_PATTERN, RESERVED_AXES, pipeline_schema
@@ -25,8 +26,6 @@ from seedflow.pipeline.templates import Template, TemplateProblem
 from seedflow.pipeline.yamlpos import PathKey, Positions, load_yaml
 from seedflow.providers import DEFAULT_PROVIDER, PROTOCOLS, PROVIDERS
 from seedflow.providers.native import NEUTRAL, overlay, sexagesimal
-
-MAX_FILE_BYTES = 5 * 2**20
 
 
 def load_pipeline(path: Path) -> Pipeline:
@@ -44,7 +43,7 @@ def load_pipeline(path: Path) -> Pipeline:
 
 def _read(path: Path) -> str:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        if path.stat().st_size > MAX_PIPELINE_BYTES:
             raise SpecError(Location(str(path), 1, 1), "file is larger than 5 MiB; is it a "
                             "pipeline?")
         return path.read_text(encoding="utf-8")
@@ -156,7 +155,8 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
 def _output_dir_errors(raw: str, output_dir: Path, folder: Path,
                        positions: Positions) -> list[SpecError]:
     """A pipeline from a pull request must not aim apply at any folder it likes: output_dir is
-    relative, and inside a git work tree it stays inside that work tree."""
+    relative, and inside a git work tree it stays inside that work tree, neither in its
+    ``.git`` nor around it (the repository's root holds ``.git``)."""
     where = positions.at(("output_dir",))
     if Path(raw).is_absolute():
         return [SpecError(where, f"output_dir {raw!r} is absolute; write it relative to the "
@@ -166,6 +166,11 @@ def _output_dir_errors(raw: str, output_dir: Path, folder: Path,
     if root is not None and not real.is_relative_to(os.path.realpath(root)):
         return [SpecError(where, f"output_dir {raw!r} resolves to {real}, outside the git "
                           f"repository {root}; outputs must stay inside the project")]
+    git = Path(os.path.realpath(root / ".git")) if root is not None else None
+    if git is not None and (real.is_relative_to(git) or git.is_relative_to(real)):
+        what = "is" if real == git else "is inside" if real.is_relative_to(git) else "contains"
+        return [SpecError(where, f"output_dir {raw!r} {what} the repository's .git ({git}); "
+                          "give outputs a folder of their own (e.g. ../assets)")]
     return []
 
 

@@ -6,6 +6,11 @@ escapes), no mutation, no file or environment access (nothing of the kind is eve
 context), undefined variables are errors, and operations that could exhaust memory
 (``'x' * 10**9``, huge powers) are refused. Non-deterministic helpers (``random``,
 ``lipsum``) are removed: a template must render the same text every time, or identity breaks.
+
+Nothing in a template is evaluated while it compiles: Jinja would otherwise fold filters on
+literals (``{{ '' | center(999999999) }}``) at compile time, outside the render limits and
+the sandbox. Every expression runs when the template renders, inside :func:`render_limits`.
+The limits themselves are in seedflow.limits.
 """
 
 from __future__ import annotations
@@ -22,14 +27,12 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-MAX_REPEAT = 10_000
-MAX_POWER_BITS = 4096  # largest result of `**` on whole numbers, in bits
-MAX_TEXT = 100_000     # longest rendered text (prompts are at most 10,000 characters)
-RENDER_MEMORY = 2 * 2**30   # extra address space templates may use while a pipeline renders
-RENDER_SECONDS = 60         # and the time all its renders may take
+from seedflow.limits import MAX_POWER_BITS, MAX_REPEAT, MAX_TEXT, RENDER_MEMORY, RENDER_SECONDS
+
 _ADDRESS = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
 
 
@@ -49,12 +52,41 @@ def slug(value: Any) -> str:
     return _slug_text(str(value))
 
 
+class _NoFolding(CodeGenerator):
+    """Jinja's compiler, except that it evaluates no expression at compile time (only literal
+    text is joined): each runs when the template renders, in the sandbox and its limits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.optimizer = None   # Jinja's optimizer folds filters and operators on literals
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame,
+                               finalize: CodeGenerator._FinalizeInfo) -> str:
+        if not isinstance(node, nodes.TemplateData):
+            raise nodes.Impossible
+        return super()._output_child_to_const(node, frame, finalize)
+
+
+class _Undeclared(meta.TrackingCodeGenerator, _NoFolding):
+    """What ``meta.find_undeclared_variables`` runs, without its constant folding either."""
+
+
+def _undeclared(env: jinja2.Environment, ast: nodes.Template) -> frozenset[str]:
+    codegen = _Undeclared(env)
+    codegen.visit(ast)
+    return frozenset(codegen.undeclared_identifiers)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _NoFolding
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*" and _is_big_repeat(left, right):
             raise SecurityError(f"repetition longer than {MAX_REPEAT} is not allowed")
+        if (operator == "*" and isinstance(left, int) and isinstance(right, int)
+                and left.bit_length() + right.bit_length() > MAX_POWER_BITS):
+            raise SecurityError(f"products larger than 2**{MAX_POWER_BITS} are not allowed")
         if operator == "**" and isinstance(right, int) and abs(right) > 64:
             raise SecurityError("exponents above 64 are not allowed")
         if (operator == "**" and isinstance(left, int) and isinstance(right, int)
@@ -113,11 +145,15 @@ class Template:
         env = environment()
         try:
             ast = env.parse(source)
+            _refuse_compile_time_values(ast)
             self._template = env.from_string(ast)
+            self.names = _undeclared(env, ast) | _names_read(ast)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateProblem(f"template syntax error: {exc.message}") from None
+        except RecursionError:
+            raise TemplateProblem("the template nests too deeply (brackets, blocks or "
+                                  "operators); simplify it") from None
         self.source = source
-        self.names = frozenset(meta.find_undeclared_variables(ast)) | _names_read(ast)
         self._fast = _fast_parts(ast)
 
     def render(self, context: Mapping[str, Any]) -> str:
@@ -141,10 +177,20 @@ class Template:
             raise TemplateProblem(f"template error: {exc}") from None
         except MemoryError:
             raise TemplateProblem("the template needs too much memory; simplify it") from None
+        except RecursionError:
+            raise TemplateProblem("the template recurses too deeply (a macro that calls "
+                                  "itself?); simplify it") from None
         except RenderTimeout:
             raise TemplateProblem(f"rendering took longer than {RENDER_SECONDS} s; simplify "
                                   "the template") from None
         return _checked(text)
+
+
+def _refuse_compile_time_values(ast: nodes.Template) -> None:
+    """``{% autoescape EXPR %}`` is evaluated while compiling; only a literal may be given."""
+    for node in ast.find_all(nodes.EvalContextModifier):
+        if not all(isinstance(option.value, nodes.Const) for option in node.options):
+            raise TemplateProblem("`{% autoescape %}` takes true or false, not an expression")
 
 
 def _checked(text: str) -> str:

@@ -15,11 +15,17 @@ from typing import Any
 import yaml
 
 from seedflow.errors import Location, SpecError
+from seedflow.limits import MAX_INT, MAX_INT_DIGITS, MAX_YAML_DEPTH, MAX_YAML_NODES
 
 PathKey = tuple[str | int, ...]
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
     "map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge"))
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_INT = "tag:yaml.org,2002:int"
+
+
+def _shorten(text: str, keep: int = 24) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}…"
 
 
 def _shown_tag(tag: str) -> str:
@@ -48,10 +54,13 @@ class Positions:
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
-    """Parse one YAML document, keeping positions; syntax errors become SpecErrors."""
+    """Parse one YAML document, keeping positions; syntax errors become SpecErrors, and so do
+    documents past the limits (seedflow.limits): too deep, or too many values once every alias
+    is expanded (checked while composing, before anything is expanded)."""
     positions = Positions(file)
+    loader = _BoundedLoader(text, file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = f"{exc.problem or exc.context or 'invalid YAML'}; fix the syntax at this place"
@@ -65,9 +74,64 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
         raise SpecError(where, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise SpecError(Location(file, 1, 1), f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     if node is None:
         return None, positions
     return _Builder(positions).build(node, ()), positions
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader's composer, counting as it goes: the depth of the node being composed,
+    and the values the document will have once built (an alias counts as every value of the
+    node it names, each time it is used), so a document past MAX_YAML_DEPTH or MAX_YAML_NODES
+    is refused at the place it crosses the limit, in time and memory proportional to its size.
+    """
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.depth = 0
+        self.total = 0
+        self.weights: dict[int, int] = {}   # id(anchored node) → its values, built
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)  # an undefined alias: ComposerError
+            weight = self.weights.get(id(node))
+            if weight is None:
+                raise self._refuse(event, f"the alias *{event.anchor} is used inside the node "
+                                   "it names, so it never ends; remove the alias")
+            self._count(event, weight, alias=True)
+            return node
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            raise self._refuse(event, f"the document nests more than {MAX_YAML_DEPTH} levels "
+                               "deep here; flatten it (a pipeline is a few levels of mappings "
+                               "and lists)")
+        start = self.total
+        self._count(event, 1, alias=False)
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        if event.anchor is not None:
+            self.weights[id(node)] = self.total - start
+        return node
+
+    def _count(self, event: Any, weight: int, *, alias: bool) -> None:
+        self.total += weight
+        if self.total <= MAX_YAML_NODES:
+            return
+        if alias:
+            raise self._refuse(event, f"aliases expand this document past {MAX_YAML_NODES:,} "
+                               f"values (*{event.anchor} alone stands for {weight:,}); use "
+                               "fewer aliases or write the values out")
+        raise self._refuse(event, f"the document has more than {MAX_YAML_NODES:,} values; "
+                           "split the pipeline into several files")
+
+    def _refuse(self, event: Any, message: str) -> SpecError:
+        mark = event.start_mark
+        return SpecError(Location(self.file, mark.line + 1, mark.column + 1), message)
 
 
 class _Builder:
@@ -88,10 +152,24 @@ class _Builder:
         if node.tag == _TIMESTAMP:
             return node.value  # `2024-05-01` stays the text written, not a datetime
         try:
+            if node.tag == _INT:
+                return self._int(node, path)
             return self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError) as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise SpecError(self.positions.at(path), f"invalid YAML value: {problem}") from None
+
+    def _int(self, node: yaml.Node, path: PathKey) -> int:
+        """A whole number within ±MAX_INT (its text is checked before it is converted)."""
+        digits = len(node.value.lstrip("+-").replace("_", ""))
+        value = None if digits > 2 * MAX_INT_DIGITS else self.constructor.construct_object(node)
+        if not isinstance(value, int) or abs(value) > MAX_INT:
+            size = digits if value is None else len(str(abs(value)))
+            raise SpecError(self.positions.at(path), f"the whole number {_shorten(node.value)} "
+                            f"has {size:,} digits, too many: whole numbers in a pipeline are "
+                            f"at most {MAX_INT:,} (either sign); quote it if it is a label, "
+                            "not a number")
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
         self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys

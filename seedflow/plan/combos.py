@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedflow.errors import SpecError, SpecErrors
-from seedflow.outputs import OutputRoot
+from seedflow.outputs import OutputRoot, path_problem
 from seedflow.pipeline.matrix import count, expand
 from seedflow.pipeline.model import Asset, Pipeline
 from seedflow.pipeline.templates import Template, TemplateProblem, render_limits
@@ -190,22 +190,6 @@ def _outputs(root: str, asset: Asset, context: Mapping[str, Any], images: int,
         path = posixpath.normpath(rendered)
         paths.append(path if root == "." else f"{root}/{path}")
     return tuple(paths)
-
-
-def path_problem(rendered: str) -> str | None:
-    """Why a rendered output path may not be used, or None. Paths stay inside output_dir."""
-    if not rendered.strip():
-        return "an empty path"
-    if "\x00" in rendered or "\\" in rendered:
-        return "backslashes and NUL characters are not allowed in paths; use `/`"
-    if rendered.startswith("/") or (len(rendered) > 1 and rendered[1] == ":"):
-        return "an absolute path; outputs must be relative to output_dir"
-    if ".." in rendered.split("/"):
-        return ("`..` is not allowed in output paths (they must stay inside output_dir); "
-                "write the path without it")
-    if posixpath.normpath(rendered) in (".", ""):
-        return "not a file path"
-    return None
 
 
 def address(asset: str, values: Mapping[str, Any],

@@ -31,8 +31,10 @@ class TaskStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class TaskState:
-    """One observation of a task: its status, its image URLs once SUCCEEDED, and the provider's
-    failure code and message once FAILED."""
+    """One observation of a task: its status, its image URLs once SUCCEEDED (none when the
+    provider reported success without a result: the task is over with nothing to download),
+    and the provider's failure code and message once FAILED (redacted at the boundary: they go
+    into the lock and the output)."""
 
     status: TaskStatus
     image_urls: tuple[str, ...] = ()

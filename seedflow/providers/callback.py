@@ -46,7 +46,7 @@ from seedflow.providers.base import TaskState
 
 PATH = "/callback"
 MAX_AGE = 300.0
-_CHUNK = 16 * 1024
+_CHUNK = 8 * 1024
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 
 
@@ -57,7 +57,7 @@ class Limits:
     body: int = 64 * 1024
     """Bytes in a request body; a larger Content-Length is answered 413 unread."""
     header: int = 16 * 1024
-    """Bytes in a request line and its headers (431 beyond)."""
+    """Bytes of a request line and headers held before their end arrives (431 beyond)."""
     header_time: float = 5.0
     """Seconds for a request's line and headers to arrive, from the connection's opening or the
     previous answer (so it also ends an idle keep-alive connection)."""
@@ -116,7 +116,7 @@ class CallbackReceiver:
         self._port = port
         self._max_age = max_age
         self._server: asyncio.Server | None = None
-        self._open: set[asyncio.Task[Any]] = set()
+        self._open: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
 
     def __repr__(self) -> str:
         signed = self._secret is not None
@@ -144,8 +144,8 @@ class CallbackReceiver:
             return
         server, self._server = self._server, None
         server.close()
-        for task in self._open:
-            task.cancel()
+        for writer in self._open.values():
+            writer.transport.abort()   # its reads end, so its task does
         await asyncio.gather(*self._open, return_exceptions=True)
         await server.wait_closed()
 
@@ -167,12 +167,15 @@ class CallbackReceiver:
             return
         task = asyncio.current_task()
         assert task is not None
-        self._open.add(task)
+        self._open[task] = writer
         try:
-            with contextlib.suppress(OSError, TimeoutError, h11.ProtocolError):
-                await self._converse(reader, writer)
+            await self._converse(reader, writer)
+        except (OSError, h11.ProtocolError, asyncio.CancelledError):
+            # a sender that left, or a loop that is closing: Python 3.11 logs a traceback for
+            # a connection task that ends cancelled, so this one ends quietly instead
+            pass
         finally:
-            self._open.discard(task)
+            del self._open[task]
             writer.transport.abort()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
@@ -183,13 +186,14 @@ class CallbackReceiver:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.header)
         while True:
             try:
-                status, msg = await self._exchange(conn, reader)
+                outcome = await self._exchange(conn, reader)
             except _Refused as refused:
-                status, msg = refused.status, refused.msg
+                outcome = refused.status, refused.msg
             except h11.RemoteProtocolError as exc:
-                status, msg = exc.error_status_hint, "malformed request"
-            if status == 0 or conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+                outcome = exc.error_status_hint, "malformed request"
+            if outcome is None or conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
                 return
+            status, msg = outcome
             keep = status == 200 and conn.their_state is h11.DONE
             writer.write(_answer(conn, status, msg, keep=keep))
             async with asyncio.timeout(self._limits.header_time):
@@ -199,17 +203,17 @@ class CallbackReceiver:
             conn.start_next_cycle()
 
     async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader
-                        ) -> tuple[int, str]:
-        """Read one request; its answer (status 0: the sender left or stayed silent)."""
+                        ) -> tuple[int, str] | None:
+        """Read one request; its status and ``msg`` (None: the sender left or kept silent)."""
         loop = asyncio.get_running_loop()
         try:
             event = await _next(conn, reader, loop.time() + self._limits.header_time)
         except TimeoutError:
             if conn.trailing_data[0]:
                 raise _Refused(408, "the request headers took too long") from None
-            return 0, ""
+            return None
         if not isinstance(event, h11.Request):
-            return 0, ""
+            return None
         headers = {name.decode("latin-1"): value.decode("latin-1")
                    for name, value in event.headers}
         self._check(event, headers)
@@ -221,7 +225,7 @@ class CallbackReceiver:
         except TimeoutError:
             raise _Refused(408, "the request body took too long") from None
         if not isinstance(event, h11.EndOfMessage):
-            return 0, ""
+            return None
         return self._accept(headers, bytes(body))
 
     def _check(self, request: h11.Request, headers: dict[str, str]) -> None:

@@ -8,30 +8,34 @@ are translated here, at the boundary, and chained (``raise X(...) from exc``)::
     ├── RetryLater          Transient. Wait ``.retry_after`` seconds when set (else back off) and
     │                       make the same call again. From ``submit`` it means the provider
     │                       certainly created nothing: it answered 429, 433 (sub-key over its
-    │                       limit), 455 (maintenance), 500, 503 or another 5xx that is not a
-    │                       gateway error, or the connection was never established.
-    │                       From ``fetch`` it also covers every transport error and any answer
-    │                       seedflow cannot read (a status read is free and idempotent).
+    │                       limit) or 455 (maintenance), or the connection was never
+    │                       established. From ``fetch`` it also covers 5xx, every transport
+    │                       error and any answer seedflow cannot read (a status read is free
+    │                       and idempotent).
     ├── RequestRejected     The provider refused this request (400, 422, 404 on create, 505
-    │                       feature disabled, any other 4xx, a redirect). Fix the request:
-    │                       resending it unchanged fails again. Other combinations go on.
+    │                       feature disabled, any other 4xx, a redirect, and a provider's own
+    │                       validation refusals such as kie's code 500 "image_size is not within
+    │                       the range of allowed options"). Fix the request: resending it
+    │                       unchanged fails again. Other combinations go on.
     ├── StopAll             The account cannot create tasks: start no new task on this provider.
     │   │                   Tasks already created may still be polled.
     │   ├── AuthFailed      401/403: the key is missing, wrong or revoked.
     │   └── OutOfCredits    402: the balance is too low; top up.
-    ├── GenerationFailed    Body code 501 (Apikley: generation failed), or 408 on ``fetch``
-    │                       (the upstream model gave no result in 10 minutes): the task is over
-    │                       without images; record it failed. Creating it again is a new paid
-    │                       task. (A task that fails normally is not an error: ``fetch`` returns
-    │                       a ``TaskState`` with status FAILED and the provider's code/message.)
+    ├── GenerationFailed    Body code 501 on ``submit`` (Apikley: generation failed): no task to
+    │                       follow. (On ``fetch``, 501 and 408 — the upstream model gave no
+    │                       result in 10 minutes — come back as a ``TaskState`` with status
+    │                       FAILED and the provider's failCode/failMsg, as a task that fails
+    │                       normally does.) Creating it again is a new paid task.
     ├── Ambiguous           Only from ``submit``: the create may have reached the provider, so a
-    │                       task may exist and be billed although no task id came back. Record
+    │                       task may exist and be billed although no task id came back: a
+    │                       dropped connection, a 5xx, an answer seedflow cannot read. Record
     │                       the combination as uncertain, never retry it automatically.
     └── TaskNotFound        Only from ``fetch``: the provider has no such task (404, or
                             Apikley's 422 "recordInfo is null"), or the id is too long for any
-                            URL (httpx.InvalidURL). Just after a create this can
-                            be lag: poll again a few times; otherwise report the task lost
-                            rather than paying for a new one silently.
+                            URL (httpx.InvalidURL; ``may_appear`` is then False). Just after a
+                            create this can be lag: the executor keeps polling for a grace
+                            period after ``submitted_at``, then reports the task lost rather
+                            than paying for a new one silently.
 
 Transport errors (``httpx.TransportError``), by when they can happen:
 
@@ -44,23 +48,34 @@ Transport errors (``httpx.TransportError``), by when they can happen:
   written, and the provider may have received all of it → ``Ambiguous`` from ``submit``,
   ``RetryLater`` from ``fetch``. A connection dropped *before* the provider recorded the task
   looks exactly like one dropped after it did, so both are Ambiguous. A body seedflow cannot
-  read after a 2xx create, and the gateway errors 502/504 and code 408 on create, are
-  ``Ambiguous`` for the same reason.
+  read after a 2xx create, and code 408 on create, are ``Ambiguous`` for the same reason.
+
+A 5xx answer to a create (500, 502, 503, 504, ...) is ``Ambiguous``: the server failed *while*
+handling the request, and nothing in the answer says whether the task had been recorded by
+then. Modellix's official CLI treats every answer to a paid POST other than a definite
+rejection (400/401/402/403/404/405/413/415/422/429) as "outcome unknown" and never re-sends it;
+seedflow follows it (docs/providers.md gives the reasoning, and Apikley's codes).
 
 Which body code wins: both providers put a ``code`` in the JSON body, and Apikley can answer
 HTTP 200 with an error ``code``. A body code other than the success code (Apikley 200,
 Modellix 0) is what the answer means; the HTTP status is used when the body has no code (or
-claims success on a non-2xx status). :func:`error_class` is the table: the union of both
-providers' documented codes (no code means different things in the two); other 3xx/4xx codes
-are RequestRejected, other 5xx RetryLater, anything else an answer seedflow cannot read.
+claims success on a non-2xx status). What a code means is each provider's table
+(``error_class`` in its ``client.py``); :func:`error_class` here is the part they share: HTTP's
+meanings plus kie.ai's documented codes; other 3xx/4xx codes are RequestRejected, other 5xx
+Ambiguous on create and RetryLater on a read, anything else an answer seedflow cannot read.
 
 ``retry_after`` comes from ``Retry-After`` (delay-seconds or an HTTP-date, RFC 9110) or, failing
 that, ``X-RateLimit-Reset``: a value of at least 10^9 is a Unix time in seconds (10^9 seconds as
 a delay would be 31 years), anything smaller a delay in seconds. Times in the past give 0.
 
-Messages name the provider, the HTTP status, the body code and the provider's message (quoted,
-escaped, at most 300 characters), and say what to do. They never contain the API key: request
-headers are never rendered, and the key is redacted from anything the provider echoes.
+Secrets: messages name the provider, the HTTP status, the body code and the provider's message
+(quoted, escaped, at most 300 characters), and say what to do. They never contain the API key:
+request headers are never rendered, and every text a provider sends passes :meth:`Boundary.
+redact` here, once, before anything else sees it: error messages, unreadable values quoted in a
+detail, and a task's failure code and message (``TaskState.error_code``/``error_message``, which
+end up in the lock's ``error`` field and in apply's output). A task id or a result URL that
+carries the key cannot be redacted without breaking it, so such an answer is one seedflow
+cannot read.
 """
 
 from __future__ import annotations
@@ -71,18 +86,19 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
 from seedflow.errors import SeedflowError
-from seedflow.providers.base import TaskState
+from seedflow.providers.base import TaskState, TaskStatus
 
 __all__ = [
-    "Ambiguous", "AuthFailed", "Boundary", "GenerationFailed", "OutOfCredits", "ProviderError",
-    "RequestRejected", "RetryLater", "StopAll", "TaskNotFound", "check_api_key", "error_class",
-    "parse_retry_after",
+    "Ambiguous", "AuthFailed", "Boundary", "Classify", "GenerationFailed", "OutOfCredits",
+    "ProviderError", "RequestRejected", "RetryLater", "StopAll", "TaskNotFound", "check_api_key",
+    "error_class", "parse_retry_after", "shared_table",
 ]
 
 EPOCH_THRESHOLD = 1e9
@@ -159,6 +175,9 @@ class TaskNotFound(ProviderError):
 
     hint = ("{provider} has no such task: a wrong or expired id, or one created a moment ago "
             "that is not visible yet")
+    may_appear: bool = True
+    """False when the id can never be found (no URL can hold it); True when the task may yet
+    appear (the provider's lag just after a create)."""
 
 
 _CODE_HINTS = {
@@ -169,8 +188,20 @@ _CODE_HINTS = {
 }
 
 
+class Classify(Protocol):
+    """A provider's table: the error its (body or HTTP) ``code`` means, given its ``message``
+    (redacted), for a create or a status read."""
+
+    def __call__(self, code: int, message: str | None, *,
+                 creating: bool) -> type[ProviderError]: ...
+
+
 def error_class(code: int, *, creating: bool) -> type[ProviderError]:
-    """The error a provider's (body or HTTP) ``code`` means, for a create or a status read."""
+    """The shared table: the error a (body or HTTP) ``code`` means, for a create or a read.
+
+    HTTP's meanings plus kie.ai's documented codes (401, 402, 404, 408, 422, 429, 433, 455, 500,
+    501, 505; docs.kie.ai "common error codes"). Each provider's ``error_class`` builds on it.
+    """
     if code in (401, 403):
         return AuthFailed
     if code == 402:
@@ -181,13 +212,20 @@ def error_class(code: int, *, creating: bool) -> type[ProviderError]:
         return Ambiguous if creating else GenerationFailed
     if code == 501:
         return GenerationFailed
-    if code in (502, 504) and creating:
-        return Ambiguous
-    if code in (429, 433, 455) or (500 <= code < 600 and code != 505):
+    if code == 505:
+        return RequestRejected
+    if code in (429, 433, 455):
         return RetryLater
-    if 300 <= code < 600:
+    if 500 <= code < 600:
+        return Ambiguous if creating else RetryLater
+    if 300 <= code < 500:
         return RequestRejected
     return Ambiguous if creating else RetryLater
+
+
+def shared_table(code: int, message: str | None, *, creating: bool) -> type[ProviderError]:
+    """:func:`error_class` as a :class:`Classify` (the message does not matter)."""
+    return error_class(code, creating=creating)
 
 
 def parse_retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
@@ -234,18 +272,25 @@ def check_api_key(api_key: str, *, key_env: str) -> None:
                             "set it to the key exactly as the provider shows it")
 
 
+Failure = Callable[[Mapping[str, Any]], tuple[str | None, str | None]]
+"""Reads the failure code and message a task record carries, whatever its state."""
+
+
 class Boundary:
     """Translates one provider client's HTTP exchanges into data or a :class:`ProviderError`.
 
     ``ok_code`` is the provider's success body code; ``key_env`` names the variable holding the
-    key (for the 401 hint); ``secret`` is redacted from every message.
+    key (for the 401 hint); ``secret`` is redacted from every text the provider sends;
+    ``classify`` is the provider's table of codes (:class:`Classify`).
     """
 
-    def __init__(self, provider: str, *, ok_code: int, key_env: str, secret: str) -> None:
+    def __init__(self, provider: str, *, ok_code: int, key_env: str, secret: str,
+                 classify: Classify = shared_table) -> None:
         self.provider = provider
         self._ok_code = ok_code
         self._key_env = key_env
         self._secret = secret
+        self._classify = classify
 
     def __repr__(self) -> str:
         return f"Boundary(provider={self.provider!r})"
@@ -281,44 +326,78 @@ class Boundary:
         task_id = self.data(response, action, creating=True).get(id_key)
         if not isinstance(task_id, str) or not task_id:
             raise self.unreadable(response, action, f"no data.{id_key}", creating=True)
+        if self._carries_secret(task_id):
+            raise self.unreadable(response, action, f"data.{id_key} carries the API key",
+                                  creating=True)
         return task_id
 
     async def read(self, task_id: str, send: Callable[[], Awaitable[httpx.Response]],
-                   convert: Callable[[Mapping[str, Any]], TaskState]) -> TaskState:
-        """Send a status read and convert its ``data`` (a ValueError: an unreadable answer)."""
+                   convert: Callable[[Mapping[str, Any]], TaskState],
+                   failure: Failure | None = None) -> TaskState:
+        """Send a status read and convert its ``data`` (a ValueError: an unreadable answer).
+
+        An answer whose code says the generation failed (Apikley 501, or 408: no result in
+        10 minutes) is a FAILED state: ``failure`` reads the record's own code and message
+        (kie's failCode/failMsg), else the body code and ``msg`` are the reason.
+        """
         action = f"reading task {task_id}"
         try:
             with self.sending(action, creating=False):
                 response = await send()
         except httpx.InvalidURL as exc:  # an id no URL can hold: a lockfile edited by hand
-            raise _make(TaskNotFound, f"{self.provider}: reading task {task_id[:60]}… "
-                        f"({len(task_id)} characters) failed: {exc}; "
-                        f"{self._hint(TaskNotFound, None)}", provider=self.provider) from exc
-        data = self.data(response, action, creating=False)
+            lost = _make(TaskNotFound, f"{self.provider}: reading task {task_id[:60]}… "
+                         f"({len(task_id)} characters) failed: {exc}; "
+                         f"{self._hint(TaskNotFound, None)}", provider=self.provider)
+            assert isinstance(lost, TaskNotFound)
+            lost.may_appear = False
+            raise lost from exc
         try:
-            return convert(data)
-        except ValueError as exc:
-            raise self.unreadable(response, action, str(exc), creating=False) from exc
+            data = self.data(response, action, creating=False)
+        except GenerationFailed as exc:
+            return self._failed(exc, response, failure)
+        try:
+            state = convert(data)
+        except ValueError as exc:  # not chained: its text quotes the provider, unredacted
+            raise self.unreadable(response, action, str(exc), creating=False) from None
+        if any(self._carries_secret(url) for url in state.image_urls):
+            raise self.unreadable(response, action, "a result URL carries the API key",
+                                  creating=False)
+        return replace(state, error_code=self.redact(state.error_code),
+                       error_message=self.redact(state.error_message))
+
+    def _failed(self, exc: GenerationFailed, response: httpx.Response,
+                failure: Failure | None) -> TaskState:
+        """The FAILED state an error code on a read means, with the provider's reason."""
+        payload = _json_object(response)
+        record = payload.get("data") if payload else None
+        code, message = failure(record) if failure and isinstance(record, dict) else (None, None)
+        hint = _CODE_HINTS.get(exc.code or 0, "the generation failed")
+        said = self.redact(message) or exc.provider_message or hint.format(provider=self.provider)
+        return TaskState(TaskStatus.FAILED, error_code=self.redact(code) or str(exc.code),
+                         error_message=said)
 
     def unreadable(self, response: httpx.Response, action: str, detail: str, *,
                    creating: bool) -> ProviderError:
         """An answer seedflow cannot read: Ambiguous for a create, RetryLater for a read."""
         cls: type[ProviderError] = Ambiguous if creating else RetryLater
         text = (f"{self.provider}: {action}: HTTP {response.status_code} with a body seedflow "
-                f"cannot read ({detail}); {self._hint(cls, None)}")
+                f"cannot read ({self.redact(detail)}); {self._hint(cls, None)}")
         return _make(cls, text, provider=self.provider, http_status=response.status_code,
                      retry_after=parse_retry_after(response.headers))
 
     def _error(self, response: httpx.Response, action: str, code: int,
                provider_message: str | None, *, creating: bool) -> ProviderError:
-        cls = error_class(code, creating=creating)
-        said = self._redact(provider_message)
+        said = self.redact(provider_message)
+        cls = self._classify(code, said, creating=creating)
         retry_after = parse_retry_after(response.headers)
         detail = f"HTTP {response.status_code}"
         detail += f", code {code}" if code != response.status_code else ""
         detail += f": {json.dumps(said, ensure_ascii=False)}" if said else ""
         wait = f" (the provider asks to wait {retry_after:g}s)" if retry_after is not None else ""
-        text = (f"{self.provider}: {action} failed ({detail}); {self._hint(cls, code)}"
+        hint = self._hint(cls, code)
+        if cls is Ambiguous and code not in _CODE_HINTS:
+            hint = f"the answer does not say whether the task was created; {hint}"
+        text = (f"{self.provider}: {action} failed ({detail}); {hint}"
                 f"{wait if cls is RetryLater else ''}")
         return _make(cls, text, provider=self.provider, http_status=response.status_code,
                      code=code, provider_message=said, retry_after=retry_after)
@@ -328,7 +407,7 @@ class Boundary:
         sent = not isinstance(exc, _NOTHING_SENT)
         cls: type[ProviderError] = Ambiguous if creating and sent else RetryLater
         when = "after the request was sent" if sent else "before anything was sent"
-        reason = self._redact(str(exc)) or "no detail"
+        reason = self.redact(str(exc)) or "no detail"
         text = (f"{self.provider}: {action}: {type(exc).__name__} ({reason}) {when}; "
                 f"{self._hint(cls, None)}")
         return _make(cls, text, provider=self.provider)
@@ -344,14 +423,18 @@ class Boundary:
             hint = f"{specific}; {cls.hint}"
         return hint.format(provider=self.provider, key_env=self._key_env)
 
-    def _redact(self, text: str | None) -> str | None:
-        """Remove the key from provider text (keys shorter than 8 characters are not real keys,
-        and redacting them would garble words), and cap its length."""
+    def redact(self, text: str | None) -> str | None:
+        """Provider text made safe to show and record: the key removed (keys shorter than 8
+        characters are not real keys, and redacting them would garble words), the length
+        capped. Every text a provider sends passes here before anything else sees it."""
         if not text:
             return text
         secret = self._secret
         clean = text.replace(secret, "[REDACTED]") if len(secret) >= _MIN_KEY else text
         return clean if len(clean) <= _MESSAGE_LIMIT else clean[:_MESSAGE_LIMIT] + "…"
+
+    def _carries_secret(self, text: str) -> bool:
+        return len(self._secret) >= _MIN_KEY and self._secret in text
 
 
 def _make(cls: type[ProviderError], message: str, *, provider: str,

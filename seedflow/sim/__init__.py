@@ -3,6 +3,7 @@
     with Simulator(SimConfig(latency=0.05)) as sim:
         ...  # point a client at sim.base_url, with any non-empty Bearer key
         sim.inject(Fault.DROP_AFTER_RECORD)   # the next create is recorded, then not answered
+        sim.inject(Answer.UNAUTHORIZED, endpoint="poll")   # the next poll: a revoked key
         sim.counters.creates, sim.tasks
 
 Routes (one port serves both protocols):
@@ -18,8 +19,9 @@ task (:func:`seedflow.sim.wire.new_task`), so any simulator, started later on an
 polls and downloads for it; ``sim.tasks`` and ``sim.counters`` cover only this one's creates.
 """
 
-from seedflow.sim.config import ENDPOINTS, Fault, SimConfig, parse_rate
+from seedflow.sim.config import ENDPOINTS, Answer, Fault, SimConfig, parse_rate
 from seedflow.sim.core import Counters, TaskView
 from seedflow.sim.server import Simulator
 
-__all__ = ["ENDPOINTS", "Counters", "Fault", "SimConfig", "Simulator", "TaskView", "parse_rate"]
+__all__ = ["ENDPOINTS", "Answer", "Counters", "Fault", "SimConfig", "Simulator", "TaskView",
+           "parse_rate"]

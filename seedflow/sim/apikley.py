@@ -9,6 +9,11 @@ Quirks served on purpose, so that clients are written for them:
 - maintenance (HTTP 503) has body ``code`` 455;
 - ``param`` and ``resultJson`` are JSON *strings*; ``resultJson`` is "" until success, and
   ``costTime``/``completeTime`` are null until the task finishes.
+
+And, when configured or injected (``SimConfig``, ``Answer``): a refused parameter as body code
+500 (HTTP 200 or 500) with kie's validator message, a failed task's record under body code 501,
+``recordInfo is null`` (body code 422) for a task just created, other ``state`` words, a
+``success`` without result URL.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ RATIOS = {
 STAGES = ((0.1, "waiting"), (0.25, "queuing"), (1.0, "generating"))
 FAIL_CODE = "501"
 FAIL_MSG = "Generation failed: the model returned no image (simulated failure)"
+FAILED_MSG = "Generation failed"
+"""``msg`` beside body code 501; the reason is the record's failMsg."""
+REFUSAL = "image_size is not within the range of allowed options"
+"""kie's answer (body code 500) to a value its validator does not allow, as integrators report
+it from the live API."""
 CREDITS_PER_IMAGE = 5
 _ERRORS = {
     401: (401, "You do not have access permissions: invalid or missing API key"),
@@ -81,9 +91,21 @@ class Apikley:
         return json_reply(200, {"code": 200, "msg": "success", "data": {"taskId": task.id}})
 
     def details(self, task: Task, now: float, base_url: str) -> Reply:
-        """The task record (Get Task Details)."""
+        """The task record (Get Task Details); a failed one under ``apikley_fail_code``."""
         record = self.record(task, now, base_url)
+        failed = self.state(task, now) == "fail" and self._config.apikley_fail_code != 200
+        if failed:
+            code = self._config.apikley_fail_code
+            return json_reply(200, {"code": code, "msg": FAILED_MSG, "data": record})
         return json_reply(200, {"code": 200, "msg": "success", "data": record})
+
+    def unseen(self, task_id: str) -> Reply:
+        """HTTP 200 with body code 422 ``recordInfo is null`` (documented)."""
+        return json_reply(200, self._envelope(422, "recordInfo is null"))
+
+    def refusal(self) -> Reply:
+        """Body code 500 with kie's validator message, at ``apikley_refusal_status``."""
+        return json_reply(self._config.apikley_refusal_status, self._envelope(500, REFUSAL))
 
     def not_found(self, task_id: str) -> Reply:
         """HTTP 200 with body code 404 (or 422 when no taskId was given)."""
@@ -100,11 +122,11 @@ class Apikley:
         progress = task.progress(now)
         state, began = stage(progress, STAGES, "fail" if task.fails else "success")
         done = progress >= 1.0
-        urls = task.file_urls(base_url) if state == "success" else None
+        urls = task.file_urls(base_url) if state == "success" and not task.empty else None
         return {
             "taskId": task.id,
             "model": MODEL,
-            "state": state,
+            "state": self._config.state_words.get(state, state),
             "param": dumps(task.request),
             "resultJson": dumps({"resultUrls": urls}) if urls else "",
             "failCode": FAIL_CODE if state == "fail" else "",
@@ -118,7 +140,7 @@ class Apikley:
     def callback(self, task: Task, now: float, base_url: str) -> dict[str, Any]:
         """The body POSTed to ``callBackUrl`` when the task has finished."""
         data = self.record(task, now, base_url)
-        ok = data["state"] == "success"
+        ok = self.state(task, now) == "success"
         data["creditsConsumed"] = CREDITS_PER_IMAGE * task.images if ok else 0
         return {"code": 200 if ok else 501, "msg": "success" if ok else FAIL_MSG, "data": data}
 

@@ -35,7 +35,24 @@ class Fault(StrEnum):
     """Download only: announce the full Content-Length, send fewer bytes, close."""
 
 
-ENDPOINTS: dict[Fault, tuple[str, ...]] = {
+class Answer(StrEnum):
+    """A documented answer of a provider, not a fault, that a client must understand; served to
+    the next requests when injected (:meth:`~seedflow.sim.Simulator.inject`). The shapes are the
+    providers' own, as their docs, official clients and integrators show them (docs/providers.md).
+    """
+
+    UNAUTHORIZED = "unauthorized"
+    """Answer 401, as for a key revoked in the middle of a run (create, poll)."""
+    INVALID_PARAMETER = "invalid_parameter"
+    """Create only: refuse a parameter. Apikley: body code 500 ``image_size is not within the
+    range of allowed options`` at HTTP ``SimConfig.apikley_refusal_status`` (integrators report
+    both 200 and 500 from the live kie API); Modellix: HTTP 400 ``Invalid parameter: ...``."""
+    NO_RESULT = "no_result"
+    """Create only: accept the task; it ends ``success`` with no result URL (Apikley
+    ``resultJson`` "", Modellix ``result`` null)."""
+
+
+ENDPOINTS: dict[Fault | Answer, tuple[str, ...]] = {
     Fault.HTTP_429: (CREATE, POLL),
     Fault.HTTP_500: (CREATE, POLL, DOWNLOAD),
     Fault.HTTP_503: (CREATE, POLL, DOWNLOAD),
@@ -45,11 +62,17 @@ ENDPOINTS: dict[Fault, tuple[str, ...]] = {
     Fault.GENERATION_FAILED: (CREATE,),
     Fault.DOWNLOAD_404: (DOWNLOAD,),
     Fault.DOWNLOAD_TRUNCATED: (DOWNLOAD,),
+    Answer.UNAUTHORIZED: (CREATE, POLL),
+    Answer.INVALID_PARAMETER: (CREATE,),
+    Answer.NO_RESULT: (CREATE,),
 }
-"""Where each fault can be served; the first endpoint is the default for ``inject``."""
+"""Where each fault or answer can be served; the first endpoint is the default for
+``inject``."""
 
-BEFORE = frozenset({Fault.HTTP_429, Fault.HTTP_500, Fault.HTTP_503, Fault.DROP_BEFORE_RECORD})
-"""Faults served instead of handling the request (checked right after authentication)."""
+BEFORE: frozenset[Fault | Answer] = frozenset({
+    Fault.HTTP_429, Fault.HTTP_500, Fault.HTTP_503, Fault.DROP_BEFORE_RECORD,
+    Answer.UNAUTHORIZED, Answer.INVALID_PARAMETER})
+"""Served instead of handling the request (checked right after authentication)."""
 
 
 @dataclass
@@ -89,10 +112,30 @@ class SimConfig:
     apikley_message_key: str = "msg"
     """Key of the message in Apikley error bodies ("msg" like kie.ai, or "message");
     404 Task not found always uses "message", as Apikley's rendered docs show."""
+    apikley_fail_code: int = 200
+    """Body code of a recordInfo answer about a failed task: 200 as documented, or 501 (as kie's
+    failure callbacks carry it, and live answers were reported to); the reason stays in the
+    record's failMsg."""
+    apikley_refusal_status: int = 200
+    """HTTP status of Apikley's code-500 parameter refusal (``Answer.INVALID_PARAMETER``)."""
+    state_words: dict[str, str] = field(default_factory=dict)
+    """Words served instead of the protocol's own task states, keyed by the simulator's own
+    word: e.g. ``{"processing": "running", "success": "completed", "failed": "error"}`` (words
+    Modellix's official CLI accepts), or any word no documentation lists."""
+    not_found_for: float = 0.0
+    """Seconds after its create during which a poll of a task answers "not found" (Apikley:
+    HTTP 200, body code 422 ``recordInfo is null``; Modellix: HTTP 404), as a provider's status
+    store can lag behind its creates."""
+    echo_key: bool = False
+    """Quote the request's Authorization header back in every text written for people: error
+    messages, failMsg/failCode, Modellix's error code and message (a careless provider; tests
+    check that the key still ends up nowhere)."""
 
     def __post_init__(self) -> None:
         if self.latency < 0 or self.latency_spread < 0:
             raise ValueError("latency and latency_spread must not be negative")
+        if self.not_found_for < 0:
+            raise ValueError("not_found_for must not be negative")
         rates = [self.fail_rate, *self.fault_rates.values()]
         if any(not 0.0 <= rate <= 1.0 for rate in rates):
             raise ValueError("fail_rate and fault_rates must be between 0 and 1")

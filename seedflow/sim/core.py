@@ -15,7 +15,16 @@ from urllib.parse import unquote
 
 from seedflow.sim import callbacks
 from seedflow.sim.apikley import Apikley
-from seedflow.sim.config import BEFORE, CREATE, DOWNLOAD, ENDPOINTS, POLL, Fault, SimConfig
+from seedflow.sim.config import (
+    BEFORE,
+    CREATE,
+    DOWNLOAD,
+    ENDPOINTS,
+    POLL,
+    Answer,
+    Fault,
+    SimConfig,
+)
 from seedflow.sim.images import render_png
 from seedflow.sim.modellix import Modellix
 from seedflow.sim.wire import (
@@ -24,6 +33,7 @@ from seedflow.sim.wire import (
     Task,
     described,
     dumps,
+    echoed,
     json_reply,
     new_task,
     recall,
@@ -63,6 +73,8 @@ class Counters:
     callbacks_failed: int = 0
     faults: dict[Fault, int] = field(default_factory=lambda: dict.fromkeys(Fault, 0))
     """Faults served, by kind (every kind present)."""
+    answers: dict[Answer, int] = field(default_factory=lambda: dict.fromkeys(Answer, 0))
+    """Injected answers served, by kind (every kind present)."""
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -80,11 +92,13 @@ class TaskView:
     images: int
     fails: bool
     """Whether the task ends (or ended) failed."""
+    no_result: bool = False
+    """Whether it ends (or ended) ``success`` without a result URL."""
 
 
 @dataclass
 class _Injection:
-    fault: Fault
+    fault: Fault | Answer
     endpoint: str
     times: int
 
@@ -120,7 +134,8 @@ class Core:
     def counters(self) -> Counters:
         """A snapshot of the counters."""
         with self._lock:
-            return replace(self._counts, faults=dict(self._counts.faults))
+            return replace(self._counts, faults=dict(self._counts.faults),
+                           answers=dict(self._counts.answers))
 
     def tasks(self) -> dict[str, TaskView]:
         """A snapshot of the recorded tasks."""
@@ -128,10 +143,11 @@ class Core:
         with self._lock:
             tasks = list(self._tasks.values())
         return {t.id: TaskView(t.id, t.provider, copy.deepcopy(t.request),
-                               self._dialects[t.provider].state(t, now), t.images, t.fails)
+                               self._dialects[t.provider].state(t, now), t.images, t.fails,
+                               t.empty)
                 for t in tasks}
 
-    def inject(self, fault: Fault, times: int, endpoint: str | None) -> None:
+    def inject(self, fault: Fault | Answer, times: int, endpoint: str | None) -> None:
         """Serve ``fault`` to the next ``times`` requests at ``endpoint``."""
         allowed = ENDPOINTS[fault]
         where = endpoint or allowed[0]
@@ -143,6 +159,11 @@ class Core:
             self._injections.append(_Injection(fault, where, times))
 
     def handle(self, req: Request) -> Reply:
+        """Answer one request (quoting its key back in every message with ``echo_key``)."""
+        reply = self._route(req)
+        return echoed(reply, req.authorization) if self.config.echo_key else reply
+
+    def _route(self, req: Request) -> Reply:
         """Route one request to its handler."""
         if req.method == "POST" and req.path == "/api/v1/jobs/createTask":
             return self._create(self.apikley, req)
@@ -179,7 +200,8 @@ class Core:
             return replace(reply, delay=self.config.slow_seconds, note=fault)
         return replace(reply, note=fault) if fault else reply
 
-    def _admit(self, dialect: Dialect, body: dict[str, Any]) -> tuple[Task, Fault | None] | Reply:
+    def _admit(self, dialect: Dialect, body: dict[str, Any]
+               ) -> tuple[Task, Fault | Answer | None] | Reply:
         """Record a task, unless the rate limit or the credits refuse it."""
         config = self.config
         with self._lock:
@@ -194,7 +216,7 @@ class Core:
             fails = fault is Fault.GENERATION_FAILED or self._roll(config.fail_rate)
             task = new_task(dialect.id_prefix, dialect.provider, body,
                             dialect.image_count(body), started=now, latency=self._latency(),
-                            fails=fails)
+                            fails=fails, empty=fault is Answer.NO_RESULT)
             self._tasks[task.id] = task
             if config.rate_limit is not None:
                 self._window.append(now)
@@ -226,7 +248,10 @@ class Core:
         task = self._find(task_id, dialect)
         if task is None or task.provider != dialect.provider:
             return dialect.not_found(task_id)
-        reply = dialect.details(task, time.monotonic(), req.base_url)
+        now = time.monotonic()
+        if now - task.started < self.config.not_found_for:
+            return dialect.unseen(task_id)
+        reply = dialect.details(task, now, req.base_url)
         return self._slowed(reply, self._locked_take(POLL))
 
     def _download(self, task_id: str, index: int, token: str) -> Reply:
@@ -285,9 +310,13 @@ class Core:
             return replace(dialect.error(429, self.config.fault_retry_after), note=fault)
         if fault in (Fault.HTTP_500, Fault.HTTP_503):
             return replace(dialect.error(500 if fault is Fault.HTTP_500 else 503), note=fault)
+        if fault is Answer.UNAUTHORIZED:
+            return replace(dialect.error(401), note=fault)
+        if fault is Answer.INVALID_PARAMETER:
+            return replace(dialect.refusal(), note=fault)
         return Reply(0, drop=True, note=fault) if fault else None
 
-    def _plain_fault(self, fault: Fault) -> Reply:
+    def _plain_fault(self, fault: Fault | Answer) -> Reply:
         """A fault served by the file host (no provider envelope)."""
         if fault is Fault.HTTP_500:
             return Reply(500, b"Internal Server Error", _TEXT, note=fault)
@@ -295,34 +324,39 @@ class Core:
             return Reply(503, b"Service Unavailable", _TEXT, note=fault)
         return Reply(0, drop=True, note=fault)
 
-    def _slowed(self, reply: Reply, fault: Fault | None) -> Reply:
+    def _slowed(self, reply: Reply, fault: Fault | Answer | None) -> Reply:
         if fault is Fault.SLOW_RESPONSE:
             return replace(reply, delay=self.config.slow_seconds, note=fault)
         return reply
 
-    def _locked_take(self, endpoint: str, before: bool = False) -> Fault | None:
+    def _locked_take(self, endpoint: str, before: bool = False) -> Fault | Answer | None:
         with self._lock:
             return self._take(endpoint, before)
 
-    def _take(self, endpoint: str, before: bool) -> Fault | None:
-        """The fault to serve at ``endpoint`` now (injected first, then by rate); lock held.
+    def _take(self, endpoint: str, before: bool) -> Fault | Answer | None:
+        """The fault or answer to serve at ``endpoint`` now (injected first, then faults by
+        rate); lock held.
 
-        ``before`` selects the faults served instead of handling the request, else those served
-        on top of a successful answer.
+        ``before`` selects those served instead of handling the request, else those served on
+        top of a successful answer.
         """
-        kinds = [f for f in Fault if endpoint in ENDPOINTS[f] and (f in BEFORE) == before]
+        kinds = [f for f in ENDPOINTS if endpoint in ENDPOINTS[f] and (f in BEFORE) == before]
         fault = self._take_injected(endpoint, kinds)
         if fault is None:
             rates = self.config.fault_rates
-            fault = next((f for f in kinds if self._roll(rates.get(f, 0.0))), None)
-        if fault is not None:
+            fault = next((f for f in kinds if isinstance(f, Fault)
+                          and self._roll(rates.get(f, 0.0))), None)
+        if isinstance(fault, Fault):
             self._counts.faults[fault] += 1
+        elif fault is not None:
+            self._counts.answers[fault] += 1
         return fault
 
     def _roll(self, probability: float) -> bool:
         return probability > 0 and self._rng.random() < probability
 
-    def _take_injected(self, endpoint: str, kinds: list[Fault]) -> Fault | None:
+    def _take_injected(self, endpoint: str, kinds: list[Fault | Answer]
+                       ) -> Fault | Answer | None:
         for injection in self._injections:
             if injection.endpoint == endpoint and injection.fault in kinds:
                 injection.times -= 1

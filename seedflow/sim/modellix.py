@@ -3,6 +3,10 @@
 Errors are ``{"code": <HTTP status>, "message": "<Category>: <detail>"}`` with that HTTP status;
 success bodies have ``code`` 0. A create is checked against the request schema plus the rules a
 schema cannot state (``size``: 921,600..16,777,216 pixels, aspect ratio 1/16..16).
+
+When configured or injected (``SimConfig``, ``Answer``): the status words Modellix's official CLI
+accepts (``running``, ``completed``, ``succeeded``, ``error``, ...), a ``success`` with no
+result, a 404 for a task just created.
 """
 
 from __future__ import annotations
@@ -85,11 +89,11 @@ class Modellix:
         """The task result: status, and on success the image resources."""
         status = self.state(task, now)
         data: dict[str, Any] = {
-            "status": status,
+            "status": self._config.state_words.get(status, status),
             "task_id": task.id,
             "model_id": MODEL_ID,
             "duration": task.ms_at(task.progress(now)) - task.created_ms,
-            "result": self._result(task, base_url) if status == "success" else None,
+            "result": self._result(task, base_url) if task.succeeded(now) else None,
         }
         if status == "failed":
             data["error"] = {"code": "generation_failed", "message": FAIL_MESSAGE}
@@ -98,6 +102,14 @@ class Modellix:
     def not_found(self, task_id: str) -> Reply:
         """HTTP 404."""
         return _error(404, f"Not found: task '{task_id}' does not exist")
+
+    def unseen(self, task_id: str) -> Reply:
+        """HTTP 404, as for an unknown task."""
+        return self.not_found(task_id)
+
+    def refusal(self) -> Reply:
+        """HTTP 400 ``Invalid parameter: ...`` (the documented error shape)."""
+        return _error(400, "Invalid parameter: parameter 'size' is not supported by this model")
 
     def state(self, task: Task, now: float) -> str:
         """pending → processing → success | failed."""

@@ -12,7 +12,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from seedflow.sim.config import Fault, SimConfig
+from seedflow.sim.config import Answer, Fault, SimConfig
 from seedflow.sim.core import Core, Counters, Request, TaskView
 from seedflow.sim.wire import Reply
 
@@ -53,8 +53,9 @@ class Simulator:
         """A read-only snapshot of the recorded tasks, by id."""
         return MappingProxyType(self._core.tasks())
 
-    def inject(self, fault: Fault, times: int = 1, endpoint: str | None = None) -> None:
-        """Serve ``fault`` to the next ``times`` requests at ``endpoint``.
+    def inject(self, fault: Fault | Answer, times: int = 1, endpoint: str | None = None) -> None:
+        """Serve ``fault`` (or a documented :class:`~seedflow.sim.Answer`) to the next ``times``
+        requests at ``endpoint``.
 
         ``endpoint`` is "create", "poll" or "download" (default: the fault's first endpoint in
         ``seedflow.sim.config.ENDPOINTS``). Injections are served in the order they were made.

@@ -11,7 +11,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Protocol
 
@@ -78,6 +78,8 @@ class Task:
     fails: bool
     portable: bool = False
     """The id describes the task (see :func:`new_task`): any simulator answers for it."""
+    empty: bool = False
+    """It ends ``success`` with no result URL (``Answer.NO_RESULT``)."""
 
     def progress(self, now: float) -> float:
         """Elapsed fraction of the generation time (1.0 or more: finished)."""
@@ -87,7 +89,7 @@ class Task:
 
     def succeeded(self, now: float) -> bool:
         """Finished with images to download."""
-        return not self.fails and self.progress(now) >= 1.0
+        return not self.fails and not self.empty and self.progress(now) >= 1.0
 
     def ms_at(self, fraction: float) -> int:
         """Wall clock, unix milliseconds, when ``fraction`` of the generation time had passed."""
@@ -105,11 +107,12 @@ class Task:
 
 
 def new_task(prefix: str, provider: str, request: dict[str, Any], images: int, *,
-             started: float, latency: float, fails: bool) -> Task:
+             started: float, latency: float, fails: bool, empty: bool = False) -> Task:
     """A new task whose id describes it, so that it outlives the simulator that made it.
 
     The id is ``prefix`` + ``MARK`` + the compressed provider, request (without its
-    ``callBackUrl``), image count, creation time, generation time and outcome; any simulator
+    ``callBackUrl``), image count, creation time, generation time and outcome (``"e"``, only
+    when set: a success without result URLs); any simulator
     reads it back (:func:`recall`) and answers polls and downloads as the one that made it
     would. An id that would pass ``ID_MAX`` (no request the schemas allow does: a prompt of
     10,000 random characters makes about 40,000) is plain ``prefix`` + a number, known only to
@@ -117,13 +120,13 @@ def new_task(prefix: str, provider: str, request: dict[str, Any], images: int, *
     """
     number = unique_number()
     latency_ms = round(latency * 1000)
-    task_id = prefix + MARK + _pack({
-        "p": provider, "r": _without_callback(request), "n": images, "t": number,
-        "l": latency_ms, "f": fails}, _ZDICT)
+    described = {"p": provider, "r": _without_callback(request), "n": images, "t": number,
+                 "l": latency_ms, "f": fails}
+    task_id = prefix + MARK + _pack(described | ({"e": True} if empty else {}), _ZDICT)
     portable = len(task_id) <= ID_MAX
     return Task(id=task_id if portable else f"{prefix}{number}", provider=provider,
                 request=request, images=images, created_ms=number // 1000, started=started,
-                latency=latency_ms / 1000, fails=fails, portable=portable)
+                latency=latency_ms / 1000, fails=fails, portable=portable, empty=empty)
 
 
 def recall(prefix: str, provider: str, task_id: str) -> Task | None:
@@ -138,16 +141,17 @@ def recall(prefix: str, provider: str, task_id: str) -> Task | None:
         return None
     fields: list[Any] = [data.get(k) for k in "rntlf"]
     request, images, number, latency_ms, fails = fields
+    empty = data.get("e", False)
     now_ns = time.time_ns()
     if not (isinstance(request, dict) and _whole(images, 1, 15) and isinstance(fails, bool)
             and _whole(number, 0, now_ns // 1000 + 60_000_000)  # not made in the future
-            and _whole(latency_ms, 0, 2**31)):
+            and _whole(latency_ms, 0, 2**31) and isinstance(empty, bool)):
         return None
     created_ms = number // 1000
     started = time.monotonic() - (now_ns / 1e6 - created_ms) / 1000
     return Task(id=task_id, provider=provider, request=request, images=images,
                 created_ms=created_ms, started=started, latency=latency_ms / 1000, fails=fails,
-                portable=True)
+                portable=True, empty=empty)
 
 
 def shown_id(prefix: str, task_id: str) -> str:
@@ -247,6 +251,32 @@ def json_reply(status: int, body: dict[str, Any], *, retry_after: int | None = N
                  note=f"body code {code}" if code not in (status, 0) else "")
 
 
+def echoed(reply: Reply, words: str) -> Reply:
+    """``reply`` with ``words`` added to every non-empty text a provider writes for people: the
+    body's ``msg``/``message``, a record's ``failMsg``/``failCode``, Modellix's ``error`` (its
+    ``code`` and ``message``, or the string). Other replies are returned as they are."""
+    try:
+        body = json.loads(reply.body) if reply.content_type == "application/json" else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return reply
+    _append(body, ("msg", "message"), words)
+    data = body.get("data")
+    if isinstance(data, dict):
+        _append(data, ("failMsg", "failCode"), words)
+        if isinstance(data.get("error"), dict):
+            _append(data["error"], ("code", "message"), words)
+        _append(data, ("error",), words)
+    return replace(reply, body=dumps(body).encode())
+
+
+def _append(holder: dict[str, Any], keys: tuple[str, ...], words: str) -> None:
+    for key in keys:
+        if isinstance(holder.get(key), str) and holder[key]:
+            holder[key] = f"{holder[key]} ({words})"
+
+
 def parse_object(raw: bytes) -> dict[str, Any] | str:
     """The JSON object in ``raw``, or what is wrong with it."""
     try:
@@ -299,6 +329,12 @@ class Dialect(Protocol):
 
     def not_found(self, task_id: str) -> Reply:
         """The answer to a poll of an unknown task."""
+
+    def unseen(self, task_id: str) -> Reply:
+        """The answer to a poll of a task just created, while the provider does not show it."""
+
+    def refusal(self) -> Reply:
+        """A refused parameter, in this provider's own shape (``Answer.INVALID_PARAMETER``)."""
 
     def state(self, task: Task, now: float) -> str:
         """The task's state in this protocol's words."""

@@ -155,7 +155,11 @@ def forge(project: Project, task_ids: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_forged_task_id_in_the_lock_fails_its_combination_cleanly(
-        provider: str, project: Project, embedded: dict[str, str], seedflow: Run) -> None:
+        provider: str, project: Project, embedded: dict[str, str], seedflow: Run,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the forged ids' entries were submitted seconds ago: without this, each "not found" would
+    # be polled for the default grace period (ten minutes) before the task is declared lost
+    monkeypatch.setenv("SEEDFLOW_NOT_FOUND_GRACE", "0.5")
     addresses = project.write(provider=provider)
     stop_first_run("sigkill", project, embedded, width=4)
     submitted = {a: e for a, e in project.entries().items() if e.state == "submitted"}

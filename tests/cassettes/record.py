@@ -16,6 +16,10 @@ Authorization header or a key.
 Polls are spaced against the simulator's generation time so that each cassette shows every
 state in order (Apikley waiting → generating → success; Modellix pending → processing →
 success). Re-record after changing what the clients send or how the simulator answers.
+
+``published/`` is not recorded and not rewritten here: those cassettes are written by hand from
+the shapes the providers, their official clients and integrators publish, each answer citing
+its ``source`` (they check the clients against more than our simulator's beliefs).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ and shown relative to the current directory."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,13 @@ from corekit import (
     image,
     write_lock,
 )
+from limitkit import snapshot
 
 DOTDOT = ("`..` is not allowed in output paths (they must stay inside output_dir); write "
           "the path without it")
+HIDDEN = ("`{}` starts with a dot: output paths may not name hidden files or folders (.git, "
+          ".github, ...); rename it")
+SUFFIX = "an output must end in .png, .jpg, .jpeg or .webp; change the template's file name"
 
 
 def pipeline(output: str, name: str = "../../etc/x") -> str:
@@ -27,6 +32,7 @@ def pipeline(output: str, name: str = "../../etc/x") -> str:
 version: 1
 vars:
   empty: ""
+  hidden: .hidden
   name: "{name}"
 assets:
   a:
@@ -49,6 +55,17 @@ BAD = {
     "empty": ("{{ empty }}", "output renders '': an empty path"),
     "blank": ("  {{ empty }} ", "output renders '   ': an empty path"),
     "only-dot": ("./.", "output renders './.': not a file path"),
+    "dot-git": (".git/hooks/pre-commit.png",
+                "output renders '.git/hooks/pre-commit.png': " + HIDDEN.format(".git")),
+    "dot-github-inside": ("a/.github/workflows/ci.png",
+                          "output renders 'a/.github/workflows/ci.png': "
+                          + HIDDEN.format(".github")),
+    "dot-folder-from-a-variable": ("{{ hidden }}/x.png",
+                                   "output renders '.hidden/x.png': " + HIDDEN.format(".hidden")),
+    "hidden-file": ("a/.x.png", "output renders 'a/.x.png': " + HIDDEN.format(".x.png")),
+    "script": ("hooks/post-merge.sh", "output renders 'hooks/post-merge.sh': " + SUFFIX),
+    "no-suffix": ("a/b", "output renders 'a/b': " + SUFFIX),
+    "suffix-only-in-a-folder": ("x.png/run", "output renders 'x.png/run': " + SUFFIX),
 }
 
 
@@ -58,7 +75,7 @@ def test_bad_output_paths_are_refused(write_pipeline: WritePipeline, run: Run, o
     path = write_pipeline(pipeline(output))
     result = run("validate", path)
     assert result.code == 1
-    assert result.err == f"p.yaml:8:13: {message}\n1 of 1 pipeline files are invalid.\n"
+    assert result.err == f"p.yaml:9:13: {message}\n1 of 1 pipeline files are invalid.\n"
     assert_no_traceback(result)
     assert [p.name for p in tmp_path.iterdir()] == ["p.yaml"]
 
@@ -83,7 +100,8 @@ def test_a_matrix_value_cannot_smuggle_an_escape(write_pipeline: WritePipeline,
 
 @pytest.mark.parametrize("output, stored", [
     ("./a.png", "a.png"), ("x//y/./z.png", "x/y/z.png"), ("~/a.png", "~/a.png"),
-    ("dir/{{ empty }}/a.png", "dir/a.png")])
+    ("dir/{{ empty }}/a.png", "dir/a.png"), ("A.JPG", "A.JPG"), ("a.b/c.jpeg", "a.b/c.jpeg"),
+    ("x.webp", "x.webp")])
 def test_harmless_paths_are_normalised(write_pipeline: WritePipeline, output: str,
                                        stored: str) -> None:
     (combo,) = combos_of(write_pipeline(pipeline(output)))
@@ -213,3 +231,84 @@ def test_images_get_one_path_each(write_pipeline: WritePipeline) -> None:
     """)
     (combo,) = combos_of(path)
     assert combo.outputs == ("out/set/1.png", "out/set/2.png", "out/set/3.png")
+
+
+@pytest.mark.parametrize(("output_dir", "what"), [
+    ("..", "contains"), ("../.git", "is"), ("../.git/hooks", "is inside"),
+    ("../link-to-git", "is")])
+def test_output_dir_cannot_be_or_contain_the_repository_git(
+        write_pipeline: WritePipeline, run: Run, tmp_path: Path, output_dir: str,
+        what: str) -> None:
+    (tmp_path / ".git" / "hooks").mkdir(parents=True)
+    (tmp_path / "link-to-git").symlink_to(tmp_path / ".git")
+    path = write_pipeline(LAYOUT.replace("../assets", output_dir), "pipelines/p.yaml")
+    before = snapshot(tmp_path)
+    git = Path(os.path.realpath(tmp_path / ".git"))
+    for command in (["validate"], ["plan"], ["apply", "--yes"]):
+        result = run(*command, path)
+        assert result.code == 1, result.text
+        assert (f"pipelines/p.yaml:2:13: output_dir {output_dir!r} {what} the repository's "
+                f".git ({git}); give outputs a folder of their own (e.g. ../assets)"
+                in result.err)
+        assert_no_traceback(result)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_pipeline_at_the_repository_root_needs_an_output_folder(
+        write_pipeline: WritePipeline, run: Run, tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    bare = LAYOUT.replace("    output_dir: ../assets\n", "")
+    result = run("validate", write_pipeline(bare))
+    assert result.code == 1
+    assert "output_dir '.' contains the repository's .git" in result.err
+    placed = bare.replace("version: 1\n", "version: 1\n    output_dir: assets\n")
+    assert run("validate", write_pipeline(placed)).code == 0
+
+
+LOCKED_PATH = ("pipelines/p.lock:{line}: entry {address} records the image path {path!r}: "
+               "{problem}. seedflow never writes there, so the line was edited by hand; "
+               "restore the lockfile from git (`git checkout -- pipelines/p.lock`). Nothing "
+               "was done")
+
+
+@pytest.mark.parametrize(("stored", "problem"), [
+    ("../assets/.git/config.png", HIDDEN.format(".git")),
+    ("../assets/hero/.github/workflows/ci.png", HIDDEN.format(".github")),
+    ("../assets/hero/run.sh", SUFFIX),
+    ("../assets/./hero/x.png", "not in normal form (seedflow records ../assets/hero/x.png)"),
+    ("../assets/hero/../../assets/x.png", DOTDOT),
+])
+def test_a_lock_path_that_seedflow_would_never_write_is_refused(
+        write_pipeline: WritePipeline, run: Run, tmp_path: Path, stored: str,
+        problem: str) -> None:
+    """A lock-only edit (a path, a URL, a matching sha256) must not make apply restore, relink,
+    pull or prune anything at a path the output rule refuses."""
+    path = write_pipeline(LAYOUT, "pipelines/p.yaml")
+    first, second = combos_of(path)
+    (tmp_path / "assets" / "hero").mkdir(parents=True)
+    (tmp_path / "assets" / "hero" / "lighthouse.png").write_bytes(b"png-bytes")
+    write_lock(tmp_path / "pipelines" / "p.lock", [
+        entry_for(first, images=[image(first.outputs[0])]),
+        entry_for(second, images=[image(stored)])])
+    before = snapshot(tmp_path)
+    message = LOCKED_PATH.format(line=2, address=second.address, path=stored, problem=problem)
+    for command in (["plan"], ["apply", "--yes"], ["verify"], ["pull"],
+                    ["prune", "--files", "--yes"]):
+        result = run(*command, path)
+        assert result.code == 1, result.text
+        assert result.err == f"error: {message}\n", command
+        assert_no_traceback(result)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_lock_path_outside_output_dir_is_left_alone(write_pipeline: WritePipeline, run: Run,
+                                                     tmp_path: Path) -> None:
+    """An earlier output_dir's paths stay in the lock: they are never read, written or deleted
+    (the image is restored to the current output instead), so they are no error."""
+    path = write_pipeline(LAYOUT, "pipelines/p.yaml")
+    entries = [entry_for(c, images=[image(f"../old/{Path(c.outputs[0]).name}")])
+               for c in combos_of(path)]
+    write_lock(tmp_path / "pipelines" / "p.lock", entries)
+    result = run("plan", path)
+    assert result.code == 0, result.err
+    assert "2 to restore" in result.out

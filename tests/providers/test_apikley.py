@@ -157,9 +157,26 @@ def test_a_key_that_cannot_go_in_a_header_is_refused_without_showing_it() -> Non
     ("waiting", TaskStatus.PENDING),
     ("queuing", TaskStatus.PENDING),
     ("generating", TaskStatus.RUNNING),
+    (" Generating ", TaskStatus.RUNNING),
 ])
 def test_unfinished_states(state: str, status: TaskStatus) -> None:
     assert task_state(record(state)["data"]) == TaskState(status)
+
+
+@pytest.mark.parametrize("state", ["processing", "pending", "exploded", "SUCCEEDED"])
+def test_an_unknown_state_keeps_the_task_polling(state: str) -> None:
+    """Only the five documented words end or name a stage; any other word means the task exists
+    and has not said it ended: RUNNING, never an error and never a new create."""
+    assert task_state(record(state)["data"]) == TaskState(TaskStatus.RUNNING)
+
+
+@pytest.mark.parametrize("result_json", ["", None, json.dumps({"resultUrls": []}),
+                                         json.dumps({}), {"resultUrls": None}])
+def test_success_without_a_result_url_is_over_with_no_image(result_json: Any) -> None:
+    """The task is finished (polling again cannot change that): SUCCEEDED with no image, which
+    apply records as failed, instead of an unreadable answer to retry and resume forever."""
+    state = task_state(record("success", resultJson=result_json)["data"])
+    assert state == TaskState(TaskStatus.SUCCEEDED, ())
 
 
 @pytest.mark.parametrize("result_json", [
@@ -200,14 +217,12 @@ def test_fail_without_details_has_none() -> None:
 
 
 @pytest.mark.parametrize("fields", [
-    {"state": "exploded"},
     {"state": None},
+    {"state": ""},
     {"state": ["success"]},
-    {"state": "success", "resultJson": ""},
-    {"state": "success", "resultJson": None},
     {"state": "success", "resultJson": "{broken"},
-    {"state": "success", "resultJson": json.dumps({"resultUrls": []})},
     {"state": "success", "resultJson": json.dumps({"resultUrls": [7]})},
+    {"state": "success", "resultJson": json.dumps({"resultUrls": "https://x/a.png"})},
 ])
 def test_unreadable_records_raise_value_error(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -215,7 +230,7 @@ def test_unreadable_records_raise_value_error(fields: dict[str, Any]) -> None:
 
 
 def test_fetch_of_an_unreadable_record_is_retry_later() -> None:
-    body = record("success", resultJson="")
+    body = record("success", resultJson=json.dumps({"resultUrls": [7]}))
     with pytest.raises(RetryLater) as caught:
         asyncio.run(fetch(client(answer(200, body))))
     assert "resultUrls" in caught.value.message
@@ -234,10 +249,16 @@ CREATE_ERRORS = [
     (429, {"code": 429, "msg": "Rate limit exceeded"}, {"Retry-After": "7"}, RetryLater, 429),
     (200, {"code": 433, "msg": "sub-key usage over limit"}, {}, RetryLater, 433),
     (503, {"code": 455, "msg": "under maintenance"}, {}, RetryLater, 455),
-    (500, {"code": 500, "msg": "Internal server error"}, {}, RetryLater, 500),
+    (500, {"code": 500, "msg": "Internal server error"}, {}, Ambiguous, 500),
+    (200, {"code": 500, "msg": "Server Error"}, {}, Ambiguous, 500),
     (200, {"code": 501, "msg": "Generation failed"}, {}, GenerationFailed, 501),
-    (503, {"code": 503, "msg": "unavailable"}, {}, RetryLater, 503),
+    (503, {"code": 503, "msg": "unavailable"}, {}, Ambiguous, 503),
     (200, {"code": 505, "msg": "Feature disabled"}, {}, RequestRejected, 505),
+    # kie's validator refusing a parameter with code 500 (integrators' reports of the live API)
+    (200, {"code": 500, "msg": "image_size is not within the range of allowed options",
+           "data": None}, {}, RequestRejected, 500),
+    (500, {"code": 500, "msg": "image_size is not within the range of allowed options",
+           "data": None}, {}, RequestRejected, 500),
 ]
 
 
@@ -261,8 +282,6 @@ FETCH_ERRORS = [
     (200, {"code": 404, "message": "Task not found", "data": None}, TaskNotFound, 404),
     (404, {"code": 404, "message": "Task not found"}, TaskNotFound, 404),
     (200, {"code": 422, "msg": "recordInfo is null"}, TaskNotFound, 422),
-    (200, {"code": 408, "msg": "no result within 10 minutes"}, GenerationFailed, 408),
-    (200, {"code": 501, "msg": "Generation failed"}, GenerationFailed, 501),
     (401, {"code": 401, "msg": "Unauthorized"}, AuthFailed, 401),
     (402, {"code": 402, "msg": "Credits insufficient"}, OutOfCredits, 402),
     (429, {"code": 429, "msg": "Rate limit exceeded"}, RetryLater, 429),
@@ -282,6 +301,73 @@ def test_fetch_error_mapping(http_status: int, body: dict[str, Any],
     assert type(caught.value) is error
     assert caught.value.code == code
     assert caught.value.message.startswith("apikley: reading task task_42 failed (HTTP ")
+
+
+@pytest.mark.parametrize("said", [
+    "image_size is not within the range of allowed options",
+    "This aspect_ratio is not within the range of allowed options",
+    "resolution is not within the range of allowed options.",
+    "This field is required",
+    "The text length cannot exceed the maximum limit",
+])
+@pytest.mark.parametrize("http_status", [200, 500])
+def test_a_code_500_parameter_refusal_is_rejected_with_the_providers_words(
+        said: str, http_status: int) -> None:
+    """kie answers some invalid parameters with body code 500 (at HTTP 200 or 500): a request
+    the provider says is invalid is refused at once, in its words, with what to do."""
+    with pytest.raises(RequestRejected) as caught:
+        asyncio.run(submit(client(answer(http_status, {"code": 500, "msg": said, "data": None}))))
+    assert caught.value.provider_message == said
+    assert caught.value.message == (
+        f"apikley: creating a task failed (HTTP {http_status}"
+        f"{', code 500' if http_status != 500 else ''}: {json.dumps(said)}); fix the request; "
+        "sending it unchanged fails again")
+
+
+@pytest.mark.parametrize("said", [
+    "Internal Server Error", "Server Error", "Internal server error while validating "
+    "image_size", "System busy, please try again",
+    "image_size is not within the range of allowed options; the task was queued",
+    "Error: This field is required by the upstream model (task_bytedance_1)", "", None])
+def test_any_other_code_500_on_create_is_ambiguous(said: str | None) -> None:
+    """An unrecognised 500 is a server error after the create was received: the task may
+    exist, so it is never re-sent on its own (Ambiguous), only whole validator messages are
+    refusals."""
+    body: dict[str, Any] = {"code": 500, "data": None} | ({"msg": said} if said is not None else {})
+    with pytest.raises(Ambiguous) as caught:
+        asyncio.run(submit(client(answer(200, body))))
+    assert "the answer does not say whether the task was created" in caught.value.message
+    assert "uncertain" in caught.value.message
+
+
+def test_a_code_500_refusal_on_a_read_is_not_a_rejection() -> None:
+    """The refusal patterns are about creates; a read answering 500 is retried (it is free)."""
+    body = {"code": 500, "msg": "image_size is not within the range of allowed options"}
+    with pytest.raises(RetryLater):
+        asyncio.run(fetch(client(answer(200, body))))
+
+
+@pytest.mark.parametrize(("body", "code", "message"), [
+    # kie's failure shape (body code 501 with the task record, as its callbacks carry it):
+    # the record's failCode/failMsg are the reason
+    ({"code": 501, "msg": "Generation failed", "data": {
+        "taskId": "task_1", "state": "fail", "failCode": "400",
+        "failMsg": "The prompt was flagged by content moderation"}},
+     "400", "The prompt was flagged by content moderation"),
+    ({"code": 501, "msg": "Generation failed", "data": {"taskId": "task_1", "failMsg": "boom"}},
+     "501", "boom"),
+    ({"code": 501, "msg": "Generation failed", "data": None}, "501", "Generation failed"),
+    ({"code": 501}, "501", "the generation failed"),
+    ({"code": 408, "msg": "", "data": None}, "408",
+     "the upstream model gave no result within 10 minutes"),
+    ({"code": 408, "msg": "no result within 10 minutes"}, "408", "no result within 10 minutes"),
+    ({"code": 501, "msg": "failed", "data": {"failMsg": '{"error": {"reason": "nsfw"}}'}},
+     "501", '{"error": {"reason": "nsfw"}}'),
+])
+def test_a_failure_code_on_a_read_is_a_failed_state_with_the_providers_reason(
+        body: dict[str, Any], code: str, message: str) -> None:
+    state = asyncio.run(fetch(client(answer(200, body))))
+    assert state == TaskState(TaskStatus.FAILED, (), code, message)
 
 
 def test_messages_say_what_to_do() -> None:
@@ -327,11 +413,17 @@ def test_gateway_errors_on_create_are_ambiguous(http_status: int) -> None:
         asyncio.run(submit(client(answer(http_status, text="<html>Bad Gateway</html>"))))
 
 
-@pytest.mark.parametrize("http_status", [500, 503])
-def test_server_errors_without_a_json_body_are_retry_later(http_status: int) -> None:
-    with pytest.raises(RetryLater) as caught:
+@pytest.mark.parametrize("http_status", [500, 503, 599])
+def test_server_errors_without_a_json_body_on_create_are_ambiguous(http_status: int) -> None:
+    with pytest.raises(Ambiguous) as caught:
         asyncio.run(submit(client(answer(http_status, text="<html>oops</html>"))))
     assert (caught.value.http_status, caught.value.code) == (http_status, http_status)
+
+
+@pytest.mark.parametrize("http_status", [500, 502, 503, 504])
+def test_server_errors_on_a_read_are_retry_later(http_status: int) -> None:
+    with pytest.raises(RetryLater):
+        asyncio.run(fetch(client(answer(http_status, text="<html>oops</html>"))))
 
 
 @pytest.mark.parametrize("body", [
@@ -508,11 +600,13 @@ def test_sim_rate_limit_is_retry_later_with_retry_after() -> None:
     assert caught.value.retry_after is not None and 0 < caught.value.retry_after <= 10
 
 
-@pytest.mark.parametrize(("fault", "http_status", "code"), [
-    (Fault.HTTP_500, 500, 500), (Fault.HTTP_503, 503, 455)])
-@pytest.mark.parametrize("endpoint", ["create", "poll"])
-def test_sim_5xx_is_retry_later(sim: Simulator, fault: Fault, http_status: int, code: int,
-                                endpoint: str) -> None:
+@pytest.mark.parametrize(("fault", "http_status", "code", "endpoint", "error"), [
+    (Fault.HTTP_500, 500, 500, "create", Ambiguous),
+    (Fault.HTTP_503, 503, 455, "create", RetryLater),   # maintenance: nothing was created
+    (Fault.HTTP_500, 500, 500, "poll", RetryLater),
+    (Fault.HTTP_503, 503, 455, "poll", RetryLater)])
+def test_sim_5xx(sim: Simulator, fault: Fault, http_status: int, code: int, endpoint: str,
+                 error: type[ProviderError]) -> None:
     async def run() -> object:
         c = sim_client(sim)
         try:
@@ -522,8 +616,9 @@ def test_sim_5xx_is_retry_later(sim: Simulator, fault: Fault, http_status: int, 
         finally:
             await c.aclose()
 
-    with pytest.raises(RetryLater) as caught:
+    with pytest.raises(error) as caught:
         asyncio.run(run())
+    assert type(caught.value) is error
     assert (caught.value.http_status, caught.value.code) == (http_status, code)
 
 

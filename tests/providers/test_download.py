@@ -18,9 +18,15 @@ from seedflow.providers.base import ProviderClient, TaskState, TaskStatus
 from seedflow.sim import Fault, Simulator
 
 Settle = Callable[[ProviderClient, str], Awaitable[TaskState]]
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
-JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 100
-WEBP = b"RIFF\x64\0\0\0WEBPVP8 " + b"\0" * 100
+
+
+def encoded(kind: str, size: tuple[int, int] = (8, 8)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 80, 40)).save(out, kind)
+    return out.getvalue()
+
+
+PNG, JPEG, WEBP = encoded("PNG"), encoded("JPEG"), encoded("WEBP")
 
 
 @pytest.fixture

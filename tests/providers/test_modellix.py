@@ -64,7 +64,7 @@ async def fetch(c: ModellixClient, task_id: str = "task-abc123") -> TaskState:
 CREATED = {"code": 0, "message": "success", "data": {
     "status": "pending", "task_id": "task-def456", "model_id": "model-123",
     "get_result": {"method": "GET", "url": "https://api.modellix.ai/api/v1/tasks/task-def456"}}}
-DONE = {"code": 0, "message": "success", "data": {
+DONE: dict[str, Any] = {"code": 0, "message": "success", "data": {
     "status": "success", "task_id": "task-abc123", "model_id": "qwen-image-plus", "duration": 3500,
     "result": {"resources": [{"url": "https://cdn.example.com/images/abc123.png", "type": "image",
                               "width": 1024, "height": 1024, "format": "png", "role": "primary"}],
@@ -126,14 +126,38 @@ def test_defaults_publish_no_rate_and_honour_retry_after() -> None:
 
 @pytest.mark.parametrize(("status", "expected"), [
     ("pending", TaskStatus.PENDING), ("processing", TaskStatus.RUNNING),
-    ("PROCESSING", TaskStatus.RUNNING)])
+    ("PROCESSING", TaskStatus.RUNNING),
+    ("running", TaskStatus.RUNNING),   # Modellix CLI fixtures (test/commands/task/wait.test.ts)
+])
 def test_unfinished_statuses(status: str, expected: TaskStatus) -> None:
     assert task_state({"status": status}) == TaskState(expected)
 
 
-@pytest.mark.parametrize("status", ["failed", "cancelled", "canceled"])
-def test_failed_and_cancelled_are_failed(status: str) -> None:
+@pytest.mark.parametrize("status", ["queued", "in_progress", "submitted", "weird", "RUNNING"])
+def test_an_unknown_status_keeps_the_task_polling(status: str) -> None:
+    """As the official CLI's waitForTaskResults: a status outside its success and failure sets
+    is polled on until it ends; never an error, never a new create."""
+    assert task_state({"status": status}) == TaskState(TaskStatus.RUNNING)
+
+
+@pytest.mark.parametrize("status", ["failed", "cancelled", "canceled", "error", "Error"])
+def test_the_clis_failure_statuses_are_failed(status: str) -> None:
+    """FAILURE_TASK_STATUSES in the CLI's src/lib/task.ts."""
     assert task_state({"status": status}) == TaskState(TaskStatus.FAILED, (), status, None)
+
+
+@pytest.mark.parametrize("status", ["success", "succeeded", "completed", "Completed"])
+def test_the_clis_success_statuses_are_success(status: str) -> None:
+    """SUCCESS_TASK_STATUSES in the CLI's src/lib/task.ts; the resources as documented."""
+    data = dict(DONE["data"]) | {"status": status}
+    assert task_state(data) == TaskState(TaskStatus.SUCCEEDED,
+                                         ("https://cdn.example.com/images/abc123.png",))
+
+
+@pytest.mark.parametrize("result", [None, {}, {"resources": []}, {"resources": None}])
+def test_success_without_a_resource_is_over_with_no_image(result: Any) -> None:
+    assert task_state({"status": "success", "result": result}) == TaskState(
+        TaskStatus.SUCCEEDED, ())
 
 
 def test_a_failure_reports_the_error_object() -> None:
@@ -147,10 +171,9 @@ def test_a_failure_reports_an_error_string() -> None:
 
 
 @pytest.mark.parametrize("data", [
-    {"status": "weird"}, {}, {"status": 3},
-    {"status": "success"}, {"status": "success", "result": None},
-    {"status": "success", "result": {"resources": []}},
+    {}, {"status": 3}, {"status": ""},
     {"status": "success", "result": {"resources": [{"url": 5}]}},
+    {"status": "success", "result": {"resources": "https://x/a.png"}},
 ])
 def test_unreadable_results_raise_value_error(data: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
@@ -158,7 +181,7 @@ def test_unreadable_results_raise_value_error(data: dict[str, Any]) -> None:
 
 
 def test_fetch_of_an_unreadable_result_is_retry_later() -> None:
-    body = {"code": 0, "message": "success", "data": {"status": "success", "result": None}}
+    body = {"code": 0, "message": "success", "data": {"status": None}}
     with pytest.raises(RetryLater):
         asyncio.run(fetch(client(answer(200, body))))
 
@@ -172,8 +195,9 @@ CREATE_ERRORS = [
     (402, "Insufficient balance", {}, OutOfCredits),
     (404, "Not found: model", {}, RequestRejected),
     (429, "Rate limit exceeded", {"Retry-After": "5"}, RetryLater),
-    (500, "Internal error", {}, RetryLater),
-    (503, "Service unavailable", {}, RetryLater),
+    # the CLI: any other answer to a paid POST is "outcome unknown", never re-sent
+    (500, "Internal error", {}, Ambiguous),
+    (503, "Service unavailable", {}, Ambiguous),
 ]
 
 
@@ -193,7 +217,8 @@ def test_create_error_mapping(status: int, said: str, headers: dict[str, str],
 
 FETCH_ERRORS = [
     (400, RequestRejected), (401, AuthFailed), (402, OutOfCredits), (404, TaskNotFound),
-    (429, RetryLater), (500, RetryLater), (503, RetryLater),
+    (408, RetryLater), (429, RetryLater), (500, RetryLater), (501, RetryLater), (502, RetryLater),
+    (503, RetryLater), (504, RetryLater), (505, RetryLater), (422, RequestRejected),
 ]
 
 
@@ -252,9 +277,30 @@ def test_a_success_without_task_id_is_ambiguous() -> None:
 
 
 def test_malformed_json_on_an_error_status_uses_the_http_status() -> None:
-    with pytest.raises(RetryLater) as caught:
+    with pytest.raises(Ambiguous) as caught:
         asyncio.run(submit(client(answer(503, text="Service Unavailable"))))
     assert (caught.value.code, caught.value.provider_message) == (503, None)
+
+
+DEFINITE = [400, 401, 402, 403, 404, 405, 413, 415, 422, 429]
+"""The Modellix CLI's isDefinitelyRejectedSubmission (src/lib/modellix-client.ts)."""
+
+
+@pytest.mark.parametrize("status", [*DEFINITE, 301, 408, 409, 418, 500, 501, 502, 503, 504, 505,
+                                    520, 599])
+def test_a_create_is_ambiguous_unless_definitely_rejected(status: int) -> None:
+    """Only a definite rejection says nothing was created; every other answer to the paid POST
+    leaves the outcome unknown, whatever the docs say about retrying 500 and 503."""
+    with pytest.raises(ProviderError) as caught:
+        asyncio.run(submit(client(answer(status, {"code": status, "message": "x: y"}))))
+    assert isinstance(caught.value, Ambiguous) == (status not in DEFINITE), type(caught.value)
+    if status == 429:
+        assert type(caught.value) is RetryLater
+
+
+def test_a_5xx_body_code_in_http_200_is_ambiguous_too() -> None:
+    with pytest.raises(Ambiguous):
+        asyncio.run(submit(client(answer(200, {"code": 500, "message": "Internal error"}))))
 
 
 @pytest.mark.parametrize(("exc_type", "error"), [
@@ -343,11 +389,12 @@ def test_sim_429_is_retry_later_with_retry_after(sim: Simulator) -> None:
 
 
 @pytest.mark.parametrize(("fault", "status"), [(Fault.HTTP_500, 500), (Fault.HTTP_503, 503)])
-def test_sim_5xx_is_retry_later(sim: Simulator, fault: Fault, status: int) -> None:
+def test_sim_5xx_on_create_is_ambiguous(sim: Simulator, fault: Fault, status: int) -> None:
     sim.inject(fault)
-    with pytest.raises(RetryLater) as caught:
+    with pytest.raises(Ambiguous) as caught:
         asyncio.run(submit(sim_client(sim)))
     assert (caught.value.http_status, caught.value.code) == (status, status)
+    assert sim.counters.create_requests == 1
 
 
 def test_sim_generation_failed_ends_failed_with_code_and_message(sim: Simulator,

@@ -14,7 +14,7 @@ import pytest
 
 from seedflow.providers.apikley.client import ApikleyClient
 from seedflow.providers.base import ProviderClient
-from seedflow.providers.errors import ProviderError
+from seedflow.providers.errors import Ambiguous, ProviderError
 from seedflow.providers.modellix.client import ModellixClient
 from seedflow.sim import Fault, SimConfig, Simulator
 
@@ -88,7 +88,9 @@ def test_no_mock_path_shows_the_key(provider: str, handler: Handler,
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     shown = asyncio.run(every_call(FACTORIES[provider](http, "https://api.example.test"),
                                    REQUESTS[provider]))
-    assert all(f"{provider}: " in text for text in shown[3:])  # both calls failed, and said so
+    # both calls failed and said so (a read answered 501 is a failed task, not an error)
+    assert all(f"{provider}: " in text or text.startswith("TaskState(status=<TaskStatus.FAILED")
+               for text in shown[3:]), shown
     assert KEY not in "\n".join(shown)
     assert KEY not in caplog.text
 
@@ -138,3 +140,81 @@ def test_nothing_in_the_request_log_but_the_header_carries_the_key() -> None:
         assert KEY not in request.content.decode()
         assert request.headers["authorization"] == f"Bearer {KEY}"
         assert KEY not in json.dumps([k for k, _ in request.headers.items()])
+
+
+def answering(body: Callable[[str], dict[str, Any]]) -> Handler:
+    """A server whose 200 answer quotes the Authorization header where ``body`` puts it."""
+    return lambda request: httpx.Response(200, json=body(request.headers["authorization"]))
+
+
+FAILURES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "apikley": lambda said: {"code": 200, "msg": "success", "data": {
+        "taskId": "task_1", "state": "fail", "failCode": f"E {said}", "failMsg": f"no {said}"}},
+    "modellix": lambda said: {"code": 0, "message": "success", "data": {
+        "status": "error", "error": {"code": f"E {said}", "message": f"no {said}"}}},
+}
+
+
+@pytest.mark.parametrize("provider", FACTORIES)
+def test_a_failure_that_echoes_the_key_is_redacted_at_the_boundary(provider: str) -> None:
+    """failCode/failMsg (Modellix: its error code and message) become TaskState text that the
+    executor writes into the lock's ``error`` and into apply's output: redacted once, here."""
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answering(FAILURES[provider])))
+    client = FACTORIES[provider](http, "https://api.example.test")
+
+    async def run() -> Any:
+        try:
+            return await client.fetch("task_1")
+        finally:
+            await client.aclose()
+
+    state = asyncio.run(run())
+    assert (state.error_code, state.error_message) == ("E Bearer [REDACTED]",
+                                                       "no Bearer [REDACTED]")
+
+
+def test_a_501_record_that_echoes_the_key_is_redacted() -> None:
+    def body(said: str) -> dict[str, Any]:
+        return {"code": 501, "msg": f"failed {said}", "data": {
+            "taskId": "task_1", "state": "fail", "failCode": said, "failMsg": f"x {said}"}}
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answering(body)))
+    client = FACTORIES["apikley"](http, "https://api.example.test")
+    state = asyncio.run(client.fetch("task_1"))
+    assert KEY not in repr(state)
+    assert state.error_message == "x Bearer [REDACTED]"
+
+
+@pytest.mark.parametrize(("provider", "body"), [
+    ("apikley", lambda said: {"code": 200, "msg": "success", "data": {"state": [said]}}),
+    ("modellix", lambda said: {"code": 0, "message": "success", "data": {"status": {"s": said}}}),
+    ("apikley", lambda said: {"code": 200, "msg": "success", "data": {
+        "state": "success", "resultJson": {"resultUrls": [f"https://cdn.test/a.png?k={said}"]}}}),
+    ("modellix", lambda said: {"code": 0, "message": "success", "data": {
+        "status": "success", "result": {"resources": [{"url": f"https://cdn.test/{said}"}]}}}),
+])
+def test_an_unreadable_value_or_a_url_that_carries_the_key_never_shows_it(
+        provider: str, body: Callable[[str], dict[str, Any]]) -> None:
+    """A value quoted in an "unreadable" detail is redacted; a result URL holding the key
+    cannot be (it would stop working), so the answer is one seedflow cannot read."""
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answering(body)))
+    client = FACTORIES[provider](http, "https://api.example.test")
+    with pytest.raises(ProviderError) as caught:
+        asyncio.run(client.fetch("task_1"))
+    assert KEY not in traces(caught.value)
+    assert "cannot read" in caught.value.message
+
+
+@pytest.mark.parametrize("provider", FACTORIES)
+def test_a_task_id_that_carries_the_key_is_not_recorded(provider: str) -> None:
+    """A task id goes into the lock and the output as it is: one holding the key is an answer
+    seedflow cannot use (Ambiguous: a task may exist)."""
+    id_key = "taskId" if provider == "apikley" else "task_id"
+    ok = 200 if provider == "apikley" else 0
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answering(
+        lambda said: {"code": ok, "msg": "success", "data": {id_key: f"task-{said[7:]}"}})))
+    client = FACTORIES[provider](http, "https://api.example.test")
+    with pytest.raises(Ambiguous) as caught:
+        asyncio.run(client.submit(REQUESTS[provider]))
+    assert KEY not in traces(caught.value)
+    assert f"data.{id_key} carries the API key" in caught.value.message
