@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 
 import pytest
 from environment import foreign
+from s3server import S3Server
 
 
 @pytest.fixture(autouse=True)
@@ -15,6 +17,24 @@ def _scrubbed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not os.environ.get("SEEDFLOW_FAILPOINT")
     for name in [n for n in os.environ if foreign(n)]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server in a child process on loopback, one for the whole session (as s3fs's
+    own suite runs it); see tests/s3server.py."""
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def moto(s3_server: S3Server) -> Iterator[S3Server]:
+    """The session's S3 server, its counters zeroed and its knobs back at rest afterwards."""
+    s3_server.reset_stats()
+    yield s3_server
+    s3_server.set_latency(0)
+    s3_server.set_body_rate(0)
+    s3_server.require_auth(False)
 
 
 _status: list[int] = []

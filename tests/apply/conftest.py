@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from applykit import CANARY, Project, Run
 from clirun import in_process
-from s3server import S3Server
 
 from seedflow.sim import SimConfig, Simulator
 
@@ -79,20 +78,3 @@ def seedflow(capsys: pytest.CaptureFixture[str]) -> Run:
     """Run ``seedflow ARGS...`` in this process; returns the exit code and what it printed."""
 
     return in_process(capsys)
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server in a child process, shared by the session (as in tests/store)."""
-    with S3Server() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(s3_server: S3Server) -> Iterator[S3Server]:
-    """The session's S3 server, its counters zeroed and its knobs back at rest afterwards."""
-    s3_server.reset_stats()
-    yield s3_server
-    s3_server.set_latency(0)
-    s3_server.set_body_rate(0)
-    s3_server.require_auth(False)

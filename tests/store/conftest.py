@@ -15,19 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from s3server import MinioServer, S3Server
+from s3server import MinioServer
 from storekit import FAST, s3_store
 
 from seedflow.store import ObjectStore
 
 BACKENDS = ["folder", "memory", "s3-moto", *(["s3-minio"] if MinioServer.available() else [])]
 DURABLE = [b for b in BACKENDS if b != "memory"]   # outlive the process that wrote them
-
-
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    with S3Server() as server:
-        yield server
 
 
 @pytest.fixture(scope="session")
@@ -68,13 +62,3 @@ def open_backend(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         return ObjectStore.open("memory://", options=FAST)
     server = request.getfixturevalue("s3_server" if backend == "s3-moto" else "minio_server")
     return s3_store(server, monkeypatch)
-
-
-@pytest.fixture
-def moto(s3_server: S3Server) -> Iterator[S3Server]:
-    """The session's moto server, its counters zeroed and its knobs back at rest afterwards."""
-    s3_server.reset_stats()
-    yield s3_server
-    s3_server.set_latency(0)
-    s3_server.set_body_rate(0)
-    s3_server.require_auth(False)
