@@ -23,27 +23,12 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from simkit import APIKLEY_CREATE, AUTH, FAST, MODELLIX_CREATE
 
 from seedflow.errors import SeedflowError
 from seedflow.sim import Fault, SimConfig, Simulator, parse_rate
 
-AUTH = {"Authorization": "Bearer test-key"}
-APIKLEY_CREATE = "/api/v1/jobs/createTask"
-MODELLIX_CREATE = "/api/v1/bytedance/seedream-4.0-t2i"
 MODEL = "bytedance/seedream-v4-text-to-image"
-FAST = 0.05
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(SimConfig(latency=FAST)) as running:
-        yield running
-
-
-@pytest.fixture
-def client(sim: Simulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH, timeout=5) as http:
-        yield http
 
 
 def apikley_body(**params: Any) -> dict[str, Any]:
