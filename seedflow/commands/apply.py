@@ -256,7 +256,12 @@ def _confirm(items: list[PlanItem], *, plan_summary: str, yes: bool,
     paid = _paid(items, settings)
     if not paid or yes:
         return
-    if sys.stdin.isatty() and sys.stdout.isatty():
+    if sys.stdin.isatty() and sys.stdout.isatty():   # what the question is about, first
+        click.echo("apply will create (paid):")
+        for item in paid[:LISTED]:
+            click.echo(f"  + {item.address}")
+        if len(paid) > LISTED:
+            click.echo(f"  ... and {len(paid) - LISTED} more (`seedflow plan` lists them all)")
         click.echo(f"Plan: {plan_summary}")
     images = sum(len(i.combination.outputs) for i in paid if i.combination)
     confirm(f"Start {len(paid)} paid tasks ({images} images)?",
