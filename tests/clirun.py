@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,3 +36,18 @@ def in_process(capsys: pytest.CaptureFixture[str]) -> Run:
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+def terminal(monkeypatch: pytest.MonkeyPatch, answer: bool) -> list[str]:
+    """Pretend stdin and stdout are a terminal on which the user answers ``answer`` to every
+    question; returns the questions asked."""
+    asked: list[str] = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+
+    def confirm(text: str, default: bool = False) -> bool:
+        asked.append(text)
+        return answer
+
+    monkeypatch.setattr("click.confirm", confirm)
+    return asked

@@ -3,26 +3,13 @@ before it asks; no answer, no create."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 
 import pytest
 from applykit import Project, Run
+from clirun import terminal
 
 from seedflow.sim import Simulator
-
-
-def on_a_terminal(monkeypatch: pytest.MonkeyPatch, answer: bool) -> list[str]:
-    asked: list[str] = []
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
-
-    def confirm(text: str, default: bool = False) -> bool:
-        asked.append(text)
-        return answer
-
-    monkeypatch.setattr("click.confirm", confirm)
-    return asked
 
 
 def test_apply_lists_the_paid_creates_before_it_asks(
@@ -30,7 +17,7 @@ def test_apply_lists_the_paid_creates_before_it_asks(
         monkeypatch: pytest.MonkeyPatch) -> None:
     env(sim)
     addresses = project.write(things=("mug",), seeds=(1, 2))
-    asked = on_a_terminal(monkeypatch, answer=False)
+    asked = terminal(monkeypatch, answer=False)
 
     result = seedflow("apply", "p.yaml")
 

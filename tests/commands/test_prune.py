@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import terminal
 from reviewkit import Write, apply, entry
 
 from seedflow.commands.prune import prune
@@ -28,20 +28,6 @@ def addresses() -> set[str]:
 
 def files() -> set[str]:
     return {p.name for p in Path("assets/shots").iterdir()}
-
-
-def terminal(monkeypatch: pytest.MonkeyPatch, answer: bool) -> list[str]:
-    """Pretend stdin and stdout are a terminal on which the user answers ``answer``."""
-    asked: list[str] = []
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
-
-    def confirm(text: str, default: bool = False) -> bool:
-        asked.append(text)
-        return answer
-
-    monkeypatch.setattr("click.confirm", confirm)
-    return asked
 
 
 @pytest.fixture
