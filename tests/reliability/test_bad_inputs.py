@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from limitkit import snapshot
 
 from .conftest import Run
 
@@ -37,16 +38,6 @@ def test_the_corpus_is_big_and_every_file_has_an_expectation() -> None:
     assert sorted(EXPECTATIONS["pipelines"]) == PIPELINES
     assert sorted(EXPECTATIONS["locks"]) == LOCKS
     assert len(PIPELINES) + len(LOCKS) >= 40
-
-
-def snapshot(root: Path) -> dict[str, tuple[int, int] | None]:
-    """Every path under ``root``: files with (size, mtime in ns), folders by name only."""
-    tree: dict[str, tuple[int, int] | None] = {}
-    for path in root.rglob("*"):
-        stat = path.lstat()
-        tree[str(path.relative_to(root))] = (None if path.is_dir()
-                                             else (stat.st_size, stat.st_mtime_ns))
-    return tree
 
 
 @pytest.fixture
