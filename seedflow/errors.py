@@ -51,9 +51,12 @@ class SpecErrors(SeedflowError):
         super().__init__("\n".join(e.message for e in self.errors))
 
 
-def _error_sort_key(error: SpecError) -> tuple[str, int, int, str]:
+def _error_sort_key(error: SpecError) -> tuple[bool, str, int, int, str]:
+    """By place in the file; a problem without a place (``... and 7 more``) last."""
     loc = error.location
-    return (loc.file, loc.line, loc.column, error.detail) if loc else ("", 0, 0, error.detail)
+    if loc is None:
+        return (True, "", 0, 0, error.detail)
+    return (False, loc.file, loc.line, loc.column, error.detail)
 
 
 class LockError(SeedflowError):

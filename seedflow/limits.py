@@ -45,6 +45,14 @@ RENDER_MEMORY = 2**30
 RENDER_SECONDS = 60
 """Time all of a pipeline's templates may take to render."""
 
+UNDEFINED_SEARCH_SECONDS = 1.0
+"""Time the extra render that lists every undefined name of a failed template may take (out of
+RENDER_SECONDS, not on top of it); past it, the names found so far are reported."""
+
+UNDEFINED_SEARCHES = 16
+"""Extra renders of that kind per template; past them, a render error names the first
+undefined name only."""
+
 # -- lockfiles (seedflow.lock.format) -------------------------------------------------------
 
 MAX_LOCK_LINE = 2**20

@@ -7,7 +7,6 @@ beyond reading the one file.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ import jsonschema
 
 from seedflow.errors import Location, SpecError, SpecErrors
 from seedflow.limits import MAX_PIPELINE_BYTES
+from seedflow.pipeline.hints import belongs_elsewhere, close_to, what_is_here
 from seedflow.pipeline.matrix import Matrix
 from seedflow.pipeline.model import DEFAULT_MAX_COMBINATIONS, Asset, Budget, Pipeline, PriceTable
 from seedflow.pipeline.schema import AXIS_PATTERN, NAME_PATTERN, RESERVED_AXES, pipeline_schema
@@ -26,6 +26,17 @@ from seedflow.pipeline.templates import Template, TemplateProblem
 from seedflow.pipeline.yamlpos import PathKey, Positions, load_yaml
 from seedflow.providers import DEFAULT_PROVIDER, PROTOCOLS, PROVIDERS
 from seedflow.providers.native import NEUTRAL, overlay, sexagesimal
+
+
+class PipelineErrors(SpecErrors):
+    """Problems found once the file's shape is right (a template that does not compile, an
+    output_dir outside the project, ...). ``rest`` is the pipeline of the assets that did build,
+    so that validate can report their problems (templates that fail to render) in the same
+    run: every template error of a file at once."""
+
+    def __init__(self, errors: list[SpecError], rest: Pipeline) -> None:
+        super().__init__(errors)
+        self.rest = rest
 
 
 def load_pipeline(path: Path) -> Pipeline:
@@ -86,15 +97,36 @@ def _explain(error: jsonschema.ValidationError, positions: Positions) -> list[Sp
         return [SpecError(positions.at(path), f"{where}: {error.message}; add it")]
     if error.validator in ("anyOf", "oneOf") and error.context:
         error = error.context[0]
-    return [SpecError(positions.at(path), f"{where}: {_message(error)}")]
+    message = _message(error)
+    moved = _misplaced(path, message)
+    if moved:
+        return [SpecError(positions.at(path, key=True), f"{where}: {moved}")]
+    return [SpecError(positions.at(path), f"{where}: {message}")]
 
 
 def _unknown_key(positions: Positions, path: PathKey, key: str,
                  allowed: list[str]) -> SpecError:
-    hint = difflib.get_close_matches(str(key), allowed, n=1)
-    suggestion = f"did you mean `{hint[0]}`?" if hint else f"allowed: {', '.join(allowed)}"
+    elsewhere = belongs_elsewhere(path, str(key))
+    hint = close_to(str(key), allowed)
+    suggestion = (f"{elsewhere}; move it there" if elsewhere
+                  else f"did you mean `{hint}`?" if hint else f"allowed: {', '.join(allowed)}")
     return SpecError(positions.at((*path, key), key=True),
                      f"unknown key `{key}` in {_dotted(path)} ({suggestion})")
+
+
+def _misplaced(path: PathKey, message: str) -> str | None:
+    """Where the key at ``path`` belongs, when the place it is in takes any name (a matrix
+    axis, an asset) and the value does not fit, but the name is a key of another place
+    (``output`` written inside ``matrix``). A matrix axis named after a parameter (``seed``)
+    is an axis as meant, so its own message stands."""
+    if not path or not isinstance(path[-1], str) or path[-1] in NEUTRAL:
+        return None
+    what = what_is_here(path)
+    elsewhere = belongs_elsewhere(path[:-1], path[-1]) if what else None
+    if elsewhere is None:
+        return None
+    problem = message.split("; ")[0]
+    return f"{elsewhere}; move it there (where it is now, it reads as {what}, and {problem})"
 
 
 _NAME_RULES = {
@@ -116,8 +148,10 @@ def _message(error: jsonschema.ValidationError) -> str:
             and sexagesimal(error.instance):
         return str(sexagesimal(error.instance))
     if error.validator == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)  # type: ignore[union-attr]
-        return f"{error.instance!r} is not allowed; use one of: {allowed}"
+        choices = [str(v) for v in error.validator_value]  # type: ignore[union-attr]
+        hint = close_to(error.instance, choices) if isinstance(error.instance, str) else None
+        guess = f" (did you mean `{hint}`?)" if hint else ""
+        return f"{error.instance!r} is not allowed; use one of: {', '.join(choices)}{guess}"
     if error.validator == "const":
         return (f"{error.instance!r} is not supported; this seedflow reads version "
                 f"{error.validator_value}")
@@ -142,14 +176,16 @@ def _build(path: Path, data: dict[str, Any], positions: Positions) -> Pipeline:
             assets.append(_asset(name, raw, defaults, default_provider, positions))
         except SpecErrors as exc:
             errors.extend(exc.errors)
-    if errors:
-        raise SpecErrors(errors)
     limits = data.get("limits", {})
-    return Pipeline(path=path, folder=folder, output_dir=output_dir, vars=data.get("vars", {}),
-                    assets=tuple(assets), positions=positions,
-                    max_combinations=limits.get("max_combinations", DEFAULT_MAX_COMBINATIONS),
-                    budget=Budget(**data.get("budget", {})), prices=_prices(data),
-                    store=data.get("store"))
+    pipeline = Pipeline(path=path, folder=folder, output_dir=output_dir,
+                        vars=data.get("vars", {}), assets=tuple(assets), positions=positions,
+                        max_combinations=limits.get("max_combinations",
+                                                    DEFAULT_MAX_COMBINATIONS),
+                        budget=Budget(**data.get("budget", {})), prices=_prices(data),
+                        store=data.get("store"))
+    if errors:
+        raise PipelineErrors(errors, pipeline)
+    return pipeline
 
 
 def _output_dir_errors(raw: str, output_dir: Path, folder: Path,

@@ -5,7 +5,9 @@
   combination (for mapping values too: ``{product: {id: lamp}}`` matches every lamp).
 - ``include`` then extends every original combination whose original axis values it does not
   overwrite (values added by earlier includes may be overwritten); an entry that extends none
-  becomes a new combination of its own.
+  becomes a new combination of its own. An include value for an axis matches as an exclude
+  value does, partially for mappings: ``{product: {id: mug}, colour: red}`` adds ``colour`` to
+  every mug combination and keeps each one's whole ``product`` value.
 
 Pure functions, no I/O. :func:`count` gives the exact number of combinations without
 expanding, so an oversized matrix is refused before any work is done.
@@ -67,9 +69,10 @@ def expand(matrix: Matrix) -> list[Combo]:
     extra: list[Combo] = []
     for entry in matrix.include:
         fixed = {k: v for k, v in entry.items() if k in axes}
-        targets = [c for c in originals if all(same(c[k], v) for k, v in fixed.items())]
+        added = {k: v for k, v in entry.items() if k not in axes}
+        targets = [c for c in originals if all(matches(c[k], v) for k, v in fixed.items())]
         for combo in targets:
-            combo.update(entry)
+            combo.update(added)  # original axis values stay whole, even where `fixed` is partial
         if not targets:
             extra.append(dict(entry))
     if not originals and not extra:
@@ -96,7 +99,8 @@ def count(matrix: Matrix) -> int:
 
 
 def _kept(matrix: Matrix, fixed: Mapping[str, Any]) -> int:
-    """How many combinations whose axes equal ``fixed`` (where it names them) no exclude hits."""
+    """How many combinations whose axes match ``fixed`` (where it names them, partially for
+    mappings, as :func:`matches` does) no exclude hits."""
     exclude = matrix.exclude
     where = {name: i for i, name in enumerate(matrix.axis_names)}
     last = [max((where[k] for k in entry if k in where), default=-1) for entry in exclude]
@@ -105,7 +109,7 @@ def _kept(matrix: Matrix, fixed: Mapping[str, Any]) -> int:
     # frozenset of the exclude entries a partial combination still matches → how many such
     states: dict[frozenset[int], int] = {frozenset(range(len(exclude))): 1}
     for axis, (name, values) in enumerate(matrix.axes):
-        domain = [v for v in values if same(v, fixed[name])] if name in fixed else values
+        domain = [v for v in values if matches(v, fixed[name])] if name in fixed else values
         named = frozenset(i for i, entry in enumerate(exclude) if name in entry)
         ending = frozenset(i for i in named if last[i] == axis)
         # values that keep the same entries alive behave alike: count them together

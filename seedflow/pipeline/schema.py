@@ -45,7 +45,7 @@ def _matrix() -> dict[str, Any]:
         "properties": {"include": {"type": "array", "items": entry},
                        "exclude": {"type": "array", "items": entry}},
         "propertyNames": {"pattern": AXIS_PATTERN},
-        "additionalProperties": {"type": "array", "minItems": 1,
+        "additionalProperties": {"title": "a matrix axis", "type": "array", "minItems": 1,
                                  "items": {"type": ["string", "number", "boolean", "object"]}},
     }
 
@@ -53,6 +53,7 @@ def _matrix() -> dict[str, Any]:
 def pipeline_schema() -> dict[str, Any]:
     provider = {"enum": sorted(PROVIDERS), "description": "Who generates the images."}
     asset = {
+        "title": "an asset",
         "type": "object",
         "required": ["prompt", "output"],
         "additionalProperties": False,

@@ -19,9 +19,11 @@ import re
 import resource
 import signal
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache, lru_cache
 from typing import Any
 
@@ -31,7 +33,15 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from seedflow.limits import MAX_POWER_BITS, MAX_REPEAT, MAX_TEXT, RENDER_MEMORY, RENDER_SECONDS
+from seedflow.limits import (
+    MAX_POWER_BITS,
+    MAX_REPEAT,
+    MAX_TEXT,
+    RENDER_MEMORY,
+    RENDER_SECONDS,
+    UNDEFINED_SEARCH_SECONDS,
+    UNDEFINED_SEARCHES,
+)
 
 _ADDRESS = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
 
@@ -122,12 +132,109 @@ def _is_big_repeat(left: Any, right: Any) -> bool:
 
 @cache
 def environment() -> jinja2.Environment:
-    env = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
+    return _environment(jinja2.StrictUndefined)
+
+
+def _environment(undefined: type[jinja2.Undefined]) -> jinja2.Environment:
+    env = _Sandbox(undefined=undefined, autoescape=False, keep_trailing_newline=False,
                    finalize=_finalize)
     env.filters.pop("random", None)
     env.globals.pop("lipsum", None)
     env.filters["slug"] = slug
     return env
+
+
+_MISSING: ContextVar[list[str]] = ContextVar("seedflow_missing")
+MAX_MISSING = 10
+"""Most undefined names and keys one template error lists."""
+
+
+class _Recorded(jinja2.ChainableUndefined):
+    """An undefined value that notes each use (printed, looped over, tested, computed with)
+    and goes on as empty, so that one render finds every undefined name of a template."""
+
+    __slots__ = ()
+
+    def _note(self) -> None:
+        seen = _MISSING.get()
+        message = self._undefined_message
+        if message not in seen:
+            seen.append(message)
+
+    def _go_on(self, *args: Any, **kwargs: Any) -> Any:
+        self._note()   # arithmetic, calls, comparisons: noted, and the render goes on
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _go_on
+    __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = _go_on
+    __rpow__ = __pos__ = __neg__ = __call__ = __lt__ = __le__ = __gt__ = __ge__ = _go_on
+
+    def __str__(self) -> str:
+        self._note()
+        return ""
+
+    def __iter__(self) -> Iterator[Any]:
+        self._note()
+        return iter(())
+
+    def __len__(self) -> int:
+        self._note()
+        return 0
+
+    def __bool__(self) -> bool:
+        self._note()
+        return False
+
+
+@cache
+def _recording_environment() -> jinja2.Environment:
+    return _environment(_Recorded)
+
+
+def _every_undefined(source: str, context: Mapping[str, Any]) -> list[str]:
+    """What each undefined name or key of ``source`` says, in the order they are met: the
+    template rendered once more with undefined values standing in as empty (in the same sandbox
+    and limits, for at most UNDEFINED_SEARCH_SECONDS). A render that fails for another reason,
+    or runs out of time, ends the list where it stopped."""
+    seen: list[str] = []
+    token = _MISSING.set(seen)
+    with _at_most(UNDEFINED_SEARCH_SECONDS):
+        try:
+            _recording_environment().from_string(source).render(context)
+        except jinja2.UndefinedError as exc:   # an undefined value used in a way that must fail
+            if exc.message and exc.message not in seen:
+                seen.append(exc.message)
+        except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError, MemoryError,
+                RecursionError, RenderTimeout):
+            pass
+        finally:
+            _MISSING.reset(token)
+    return seen
+
+
+@contextmanager
+def _at_most(seconds: float) -> Iterator[None]:
+    """Inside :func:`render_limits`, stop the block after ``seconds`` (RenderTimeout inside
+    it), out of the pipeline's render time: the rest of that goes on afterwards, and if the
+    block used it all up, RenderTimeout is raised after the block. Elsewhere, do nothing."""
+    if signal.getsignal(signal.SIGALRM) is not _timeout:
+        yield
+        return
+    left, _ = signal.getitimer(signal.ITIMER_REAL)
+    if left <= 0:
+        yield
+        return
+    start = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, min(left, seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        rest = left - (time.monotonic() - start)
+        if rest > 0:
+            signal.setitimer(signal.ITIMER_REAL, rest)
+    if rest <= 0:
+        raise RenderTimeout
 
 
 class Template:
@@ -139,7 +246,7 @@ class Template:
     template, and any render the fast path cannot do exactly as Jinja would, goes to the sandbox.
     """
 
-    __slots__ = ("_fast", "_template", "names", "source")
+    __slots__ = ("_explained", "_fast", "_template", "names", "source")
 
     def __init__(self, source: str) -> None:
         env = environment()
@@ -155,6 +262,7 @@ class Template:
                                   "operators); simplify it") from None
         self.source = source
         self._fast = _fast_parts(ast)
+        self._explained: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def render(self, context: Mapping[str, Any]) -> str:
         if self._fast is not None:
@@ -167,8 +275,7 @@ class Template:
         try:
             text = self._template.render(context)
         except jinja2.UndefinedError as exc:
-            known = ", ".join(sorted(str(k) for k in context)) or "none"
-            raise TemplateProblem(f"{exc.message}; variables available here: {known}") from None
+            raise TemplateProblem(self._undefined_in_time(exc, context)) from None
         except SecurityError as exc:
             raise TemplateProblem(f"not allowed in a template (sandboxed): {exc}") from None
         except jinja2.TemplateError as exc:
@@ -181,9 +288,36 @@ class Template:
             raise TemplateProblem("the template recurses too deeply (a macro that calls "
                                   "itself?); simplify it") from None
         except RenderTimeout:
-            raise TemplateProblem(f"rendering took longer than {RENDER_SECONDS} s; simplify "
-                                  "the template") from None
+            raise TemplateProblem(_TOO_LONG.format(seconds=RENDER_SECONDS)) from None
         return _checked(text)
+
+
+    def _undefined_in_time(self, exc: jinja2.UndefinedError, context: Mapping[str, Any]) -> str:
+        try:
+            return self._undefined(exc, context)
+        except RenderTimeout:   # the pipeline's render time ran out while names were searched
+            return _TOO_LONG.format(seconds=RENDER_SECONDS)
+
+    def _undefined(self, exc: jinja2.UndefinedError, context: Mapping[str, Any]) -> str:
+        """Every undefined name and key of the template, not only the first: one message per
+        template and cause, however many combinations meet it (remembered by the first
+        message and the variables there are)."""
+        names = tuple(sorted(str(k) for k in context))
+        key = (exc.message or "", names)
+        found = self._explained.get(key)
+        if found is None:
+            searched = len(self._explained) < UNDEFINED_SEARCHES
+            missing = (_every_undefined(self.source, context) if searched else []) \
+                or [exc.message or "undefined"]
+            if exc.message and exc.message not in missing:
+                missing.insert(0, exc.message)
+            shown = missing[:MAX_MISSING]
+            if len(missing) > MAX_MISSING:
+                shown.append(f"and {len(missing) - MAX_MISSING} more")
+            found = f"{'; '.join(shown)}; variables available here: {', '.join(names) or 'none'}"
+            if searched:
+                self._explained[key] = found
+        return found
 
 
 def _refuse_compile_time_values(ast: nodes.Template) -> None:
@@ -201,6 +335,9 @@ def _checked(text: str) -> str:
         raise TemplateProblem("the template prints a Python object (its text holds a memory "
                               "address, which changes every run); print a value instead")
     return text
+
+
+_TOO_LONG = "rendering took longer than {seconds} s; simplify the template"
 
 
 class RenderTimeout(Exception):

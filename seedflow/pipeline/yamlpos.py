@@ -3,7 +3,8 @@
 ``load_yaml`` returns plain Python data plus a :class:`Positions` map from a node's path
 (``("assets", "hero", "size")``) to its line and column, so any later check can point at the
 exact place in the file. Duplicate keys are errors (YAML allows silently overwriting them, which
-in a paid spec would hide a typo).
+in a paid spec would hide a typo); a key written beside a ``<<: *anchor`` merge overrides the
+merged one, as YAML's merge key defines.
 """
 
 from __future__ import annotations
@@ -16,16 +17,25 @@ import yaml
 
 from seedflow.errors import Location, SpecError
 from seedflow.limits import MAX_INT, MAX_INT_DIGITS, MAX_YAML_DEPTH, MAX_YAML_NODES
+from seedflow.pipeline.syntax import reader_error, syntax_error
 
 PathKey = tuple[str | int, ...]
 _PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
     "map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge"))
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _INT = "tag:yaml.org,2002:int"
+_MERGE = "tag:yaml.org,2002:merge"
+_VALUE = "tag:yaml.org,2002:value"
+_STR = "tag:yaml.org,2002:str"
+_Pair = tuple[Any, yaml.Node, yaml.Node]   # (key, its node, the value's node)
 
 
 def _shorten(text: str, keep: int = 24) -> str:
     return text if len(text) <= keep else f"{text[:keep]}…"
+
+
+def _location(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 def _shown_tag(tag: str) -> str:
@@ -54,31 +64,30 @@ class Positions:
 
 
 def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
-    """Parse one YAML document, keeping positions; syntax errors become SpecErrors, and so do
-    documents past the limits (seedflow.limits): too deep, or too many values once every alias
-    is expanded (checked while composing, before anything is expanded)."""
+    """Parse one YAML document, keeping positions; syntax errors become SpecErrors in plain
+    words (seedflow.pipeline.syntax), and so do documents past the limits (seedflow.limits):
+    too deep, or too many values once every alias is expanded (checked while composing,
+    before anything is expanded)."""
     positions = Positions(file)
-    loader = _BoundedLoader(text, file)
     try:
-        node = loader.get_single_node()
+        node = _compose(text, file)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = f"{exc.problem or exc.context or 'invalid YAML'}; fix the syntax at this place"
-        if exc.context and exc.context_mark and mark and mark.index >= len(text.rstrip()):
-            # The file ended inside a quote or bracket: the end of the file is no place to fix,
-            # the opening is ("while scanning a quoted scalar" → "a quoted scalar").
-            mark = exc.context_mark
-            problem = (f"the file ends inside {exc.context.split(' ', 2)[-1]} that starts here; "
-                       "close it")
-        where = Location(file, mark.line + 1, mark.column + 1) if mark else None
-        raise SpecError(where, f"invalid YAML: {problem}") from None
+        raise syntax_error(exc, file) from None
+    except yaml.reader.ReaderError as exc:
+        raise reader_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise SpecError(Location(file, 1, 1), f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
     if node is None:
         return None, positions
     return _Builder(positions).build(node, ()), positions
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    loader = _BoundedLoader(text, file)  # reading starts here: a bad character fails at once
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -155,6 +164,10 @@ class _Builder:
             if node.tag == _INT:
                 return self._int(node, path)
             return self.constructor.construct_object(node, deep=True)
+        except LookupError:  # PyYAML's constructors index into the text: `!!bool maybe`
+            raise SpecError(self.positions.at(path), f"invalid YAML value: {node.value!r} is "
+                            f"not a {_shown_tag(node.tag)} value; fix it or remove the "
+                            "tag") from None
         except (yaml.YAMLError, ValueError, TypeError) as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise SpecError(self.positions.at(path), f"invalid YAML value: {problem}") from None
@@ -172,18 +185,47 @@ class _Builder:
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
-        self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.build(key_node, (*path, "<key>"))
-            if not isinstance(key, Hashable) or isinstance(key, list | dict):
-                raise SpecError(self.positions.at((*path, "<key>")),
-                                "a mapping key must be a plain value")
-            child: PathKey = (*path, key)  # type: ignore[arg-type]  # YAML keys are scalars
+        for key, key_node, value_node in self._pairs(node, path):
+            child: PathKey = (*path, key)
             self.positions.keys[child] = (key_node.start_mark.line + 1,
                                           key_node.start_mark.column + 1)
-            if key in result:
-                raise SpecError(self.positions.at(child, key=True),
-                                f"duplicate key {key!r}: each key may appear once in a mapping")
             result[key] = self.build(value_node, child)
         return result
+
+    def _pairs(self, node: yaml.MappingNode, path: PathKey) -> list[_Pair]:
+        """The mapping's entries as YAML's merge key defines them: the pairs of the mappings
+        named by ``<<`` first (an earlier one wins), a key written in the mapping itself
+        overrides a merged one in place, and a key written twice is an error."""
+        merged: dict[Any, _Pair] = {}
+        written: dict[Any, _Pair] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                for source in self._merge_sources(value_node, path):
+                    for pair in self._pairs(source, path):
+                        merged.setdefault(pair[0], pair)
+                continue
+            key = self._key(key_node, path)
+            if key in written:
+                raise SpecError(_location(self.positions.file, key_node), f"duplicate key "
+                                f"{key!r}: each key may appear once in a mapping")
+            written[key] = (key, key_node, value_node)
+        return list({**merged, **written}.values())
+
+    def _key(self, key_node: yaml.Node, path: PathKey) -> Hashable:
+        if key_node.tag == _VALUE:
+            key_node.tag = _STR  # `=` as a key is the text "=", as PyYAML reads it
+        key = self.build(key_node, (*path, "<key>"))
+        if not isinstance(key, Hashable) or isinstance(key, list | dict):
+            raise SpecError(self.positions.at((*path, "<key>")),
+                            "a mapping key must be a plain value")
+        return key
+
+    def _merge_sources(self, value: yaml.Node, path: PathKey) -> list[yaml.MappingNode]:
+        if isinstance(value, yaml.MappingNode):
+            return [value]
+        if isinstance(value, yaml.SequenceNode) and all(
+                isinstance(item, yaml.MappingNode) for item in value.value):
+            return list(value.value)
+        raise SpecError(_location(self.positions.file, value), "`<<` merges a mapping into "
+                        "this one: write `<<: *anchor` or `<<: [*one, *two]` naming mappings")

@@ -101,6 +101,7 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
             prompt = prompts.render(context)
         except TemplateProblem as exc:
             errors.add((*asset.path, "prompt"), f"prompt: {exc}")
+            _outputs(root, asset, context, params.get("images", 1), errors)  # its problems too
             continue
         request = shapes.get(params)
         problems = list(request.problems) or shapes.prompt_problems(prompt, params)

@@ -15,20 +15,23 @@ CASES: dict[str, tuple[str, str]] = {
           a:
             prompt: "x {{ y }}
             output: a.png
-        """, "p.yaml:4:13: invalid YAML: the file ends inside a quoted scalar that starts here; "
-             "close it"),
+        """, "p.yaml:4:13: invalid YAML: the quoted text that starts here is never closed; "
+             "close it with the same quote (a quote inside it is written '' in '…' and \\\" in "
+             "\"…\")"),
     "broken-yaml-flow": ("""
         version: 1
         assets:
           a: [1, 2
           b: 3
-        """, "p.yaml:4:4: invalid YAML: expected ',' or ']', but got ':'; fix the syntax at "
-             "this place"),
+        """, "p.yaml:4:4: invalid YAML: inside the list `[` that starts at line 3, column 6, "
+             "entries are separated by `,` and it ends with `]`; found `:` here instead (quote "
+             "a text that contains `:`, `,`, `[`, `]`, `{` or `}`)"),
     "bad-indentation": ("""
         version: 1
           assets: {}
-        """, "p.yaml:2:9: invalid YAML: mapping values are not allowed here; fix the syntax at "
-             "this place"),
+        """, "p.yaml:2:9: invalid YAML: a `:` where no key can start: if this line is a key, "
+             "indent it exactly like the keys above it; if the `:` is part of a text, quote the "
+             "whole value (\"Photo: a mug\")"),
     "duplicate-key": ("""
         version: 1
         assets:

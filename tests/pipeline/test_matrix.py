@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+import yaml
 from corekit import Run, WritePipeline, assert_no_traceback
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from limitkit import CORPORA
 
 from seedflow.pipeline.matrix import Matrix, count, expand, matches
 
@@ -132,6 +134,41 @@ def test_include_is_applied_after_exclude() -> None:
     assert count(m) == 2
 
 
+def test_include_with_a_partial_mapping_extends_every_match_and_keeps_its_value() -> None:
+    m = matrix({"product": [MUG, LAMP], "aspect": ["1:1", "16:9"]},
+               include=[{"product": {"id": "mug"}, "colour": "red"}])
+    assert expand(m) == [{"product": MUG, "aspect": "1:1", "colour": "red"},
+                         {"product": MUG, "aspect": "16:9", "colour": "red"},
+                         {"product": LAMP, "aspect": "1:1"}, {"product": LAMP, "aspect": "16:9"}]
+    assert all(c["product"] is MUG for c in expand(m)[:2])  # the original value, not the pattern
+    assert count(m) == 4
+
+
+def test_include_with_a_partial_mapping_and_a_second_axis() -> None:
+    m = matrix({"product": [MUG, LAMP], "aspect": ["1:1", "16:9"]},
+               include=[{"product": {"id": "lamp"}, "aspect": "16:9", "note": "wide lamp"}])
+    assert expand(m)[3] == {"product": LAMP, "aspect": "16:9", "note": "wide lamp"}
+    assert [c.get("note") for c in expand(m)] == [None, None, None, "wide lamp"]
+    assert count(m) == 4
+
+
+def test_include_with_a_mapping_that_matches_nothing_adds_it_as_it_is() -> None:
+    m = matrix({"product": [MUG, LAMP]},
+               include=[{"product": {"id": "mug", "colour": "red"}, "note": "n"},
+                        {"product": {"id": "vase"}, "note": "v"}])
+    assert expand(m) == [{"product": MUG}, {"product": LAMP},
+                         {"product": {"id": "mug", "colour": "red"}, "note": "n"},
+                         {"product": {"id": "vase"}, "note": "v"}]
+    assert count(m) == 4
+
+
+def test_include_partial_mapping_matches_nested_mappings() -> None:
+    deep = {"id": "mug", "finish": {"colour": "white", "glaze": "matte"}}
+    m = matrix({"product": [deep, LAMP]},
+               include=[{"product": {"finish": {"glaze": "matte"}}, "light": "soft"}])
+    assert expand(m) == [{"product": deep, "light": "soft"}, {"product": LAMP}]
+
+
 def test_no_axes() -> None:
     assert expand(Matrix()) == [{}]
     assert count(Matrix()) == 1
@@ -166,11 +203,12 @@ def reference(m: Matrix) -> list[dict[str, Any]]:
     added: list[dict[str, Any]] = []
     for entry in m.include:
         # "added to each of the matrix combinations if none of the key:value pairs overwrite
-        # any of the original matrix values" (values added by includes may be overwritten)
+        # any of the original matrix values" (values added by includes may be overwritten);
+        # seedflow: a mapping value that names part of an original one does not overwrite it
         hits = [i for i, o in enumerate(originals)
-                if all(k not in o or o[k] == v for k, v in entry.items())]
+                if all(k not in o or partial(o[k], v) for k, v in entry.items())]
         for i in hits:
-            result[i].update(entry)
+            result[i].update({k: v for k, v in entry.items() if k not in originals[i]})
         if not hits:
             added.append(dict(entry))
     return (result + added) or [{}]
@@ -188,8 +226,8 @@ def matrices(draw: st.DrawFn) -> Matrix:
     names = draw(st.lists(st.sampled_from(AXIS_NAMES), min_size=0, max_size=4, unique=True))
     axes = {n: draw(st.lists(VALUES, min_size=1, max_size=4, unique_by=repr)) for n in names}
     include_keys = st.sampled_from((*names, "x", "y")) if names else st.sampled_from(("x", "y"))
-    include = draw(st.lists(st.dictionaries(include_keys, VALUES, min_size=1, max_size=3),
-                            max_size=4))
+    include = draw(st.lists(st.dictionaries(include_keys, PATTERNS, min_size=1, max_size=3),
+                            max_size=4))  # values, and mappings naming part of a value
     exclude = []
     if names:
         exclude = draw(st.lists(st.dictionaries(st.sampled_from(names), PATTERNS, min_size=1,
@@ -212,6 +250,54 @@ def test_expand_follows_the_documented_semantics(m: Matrix) -> None:
 @pytest.mark.parametrize("m", [FRUIT, OS_VERSION], ids=["fruit", "os"])
 def test_count_equals_len_expand_on_documented_examples(m: Matrix) -> None:
     assert count(m) == len(expand(m)) == len(reference(m))
+
+
+# --- GitHub Actions vectors (../shared/corpora/matrix, provenance in its SOURCES.md) --------
+
+def corpus_matrix(name: str, job: str) -> dict[str, Any]:
+    path = CORPORA / "matrix" / name
+    if not path.exists():
+        pytest.skip("../shared/corpora is not beside this repository")
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return dict(workflow["jobs"][job]["strategy"]["matrix"])
+
+
+def from_workflow(raw: Mapping[str, Any]) -> Matrix:
+    axes = {k: v for k, v in raw.items() if k not in ("include", "exclude")}
+    return matrix(axes, raw.get("include", []), raw.get("exclude", []))
+
+
+def without(value: Any, key: str) -> Any:
+    """``value`` with ``key`` removed from every mapping in it."""
+    if isinstance(value, dict):
+        return {k: without(v, key) for k, v in value.items() if k != key}
+    if isinstance(value, list):
+        return [without(v, key) for v in value]
+    return value
+
+
+def test_runner_server_partial_include_vector() -> None:
+    """runner.server's matrix-partial-test: include entries that name part of a mapping value
+    extend that combination, whose value stays whole, and a partial exclude removes the other.
+    The vector also matches lists by prefix (`sq: [a]` matches `[a, b, c]`); seedflow compares
+    lists exactly (docs/design.md), so the `sq` parts of the patterns are left out here."""
+    raw = corpus_matrix("runner.server__testworkflows_matrix-partial-test_matrix-partial-test.yml",
+                        "test")
+    patterns = {"include": without(raw["include"], "sq"), "exclude": without(raw["exclude"], "sq")}
+    combos = expand(from_workflow({**raw, **patterns}))
+    # the workflow's own check: prop1..3 and sq intact, and prop4, prop5, prop6 all set
+    assert combos == [{"_": raw["_"][0], "prop4": "test", "prop5": "test", "prop6": "test"}]
+    assert count(from_workflow({**raw, **patterns})) == 1
+
+
+def test_act_include_exclude_vector() -> None:
+    """nektos/act's matrix-include-exclude: 8 - 1 excluded + 1 included (a new os) = 8 jobs."""
+    raw = corpus_matrix("act__pkg_runner_testdata_matrix-include-exclude_push.yml", "build")
+    m = from_workflow(raw)
+    combos = expand(m)
+    assert len(combos) == count(m) == 8
+    assert {"os": "macos-latest", "node": 4} not in combos
+    assert combos[-1] == {"os": "ubuntu-16.04", "node": 10}
 
 
 # --- counting without expanding --------------------------------------------------------------

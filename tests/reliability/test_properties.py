@@ -4,8 +4,9 @@ Matrix expansion, against GitHub Actions' documented semantics (see seedflow/mat
 ``count()`` is exactly ``len(expand())``; the originals come first, in declaration order (first
 axis slowest) and are exactly the product minus what an exclude entry matches (a partial match,
 reaching into mapping values); an include never overwrites an original axis value, extends every
-original it matches (later entries winning for the keys they add) and otherwise becomes a
-combination of its own, in declaration order.
+original it matches (a mapping naming part of an original's value matches it, as in exclude;
+later entries winning for the keys they add) and otherwise becomes a combination of its own, in
+declaration order.
 
 Fingerprints: the same file loaded twice gives the same fingerprints; re-ordering the keys of
 any YAML mapping (the top level, assets, an asset's keys, the matrix, mapping values inside the
@@ -72,8 +73,8 @@ def matrices(draw: Callable[..., Any]) -> Matrix:
     include = []
     for _ in range(draw(st.integers(0, 3))):
         keys = draw(st.lists(st.sampled_from([*names, *EXTRA_KEYS]), min_size=1, unique=True))
-        include.append({k: draw(st.sampled_from(axes[k])) if k in axes and draw(st.booleans())
-                        else draw(VALUES) for k in keys})
+        include.append({k: partial(draw(st.sampled_from(axes[k])), draw)
+                        if k in axes and draw(st.booleans()) else draw(VALUES) for k in keys})
     return Matrix(axes=tuple((name, tuple(values)) for name, values in axes.items()),
                   include=tuple(include), exclude=tuple(exclude))
 
@@ -91,8 +92,9 @@ def originals(m: Matrix) -> list[dict[str, Any]]:
 
 
 def extends(entry: Mapping[str, Any], combo: Mapping[str, Any], names: list[str]) -> bool:
-    """An include entry extends an original if it overwrites none of its axis values."""
-    return all(combo[k] == v for k, v in entry.items() if k in names)
+    """An include entry extends an original if it overwrites none of its axis values (a
+    mapping that names part of an original's value does not overwrite it)."""
+    return all(matches(combo[k], v) for k, v in entry.items() if k in names)
 
 
 @PROPERTY_SETTINGS
