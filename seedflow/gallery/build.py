@@ -5,6 +5,10 @@ Layout rules:
 - One :class:`Section` per asset, in pipeline order.
 - Rows and columns are matrix axes: ``--rows``/``--cols`` when the asset has that axis, else
   the first axis with more than one value becomes the rows and the next one the columns.
+- An axis whose value follows from another's (every combination with ``season=winter`` has
+  ``scene=snow``) is *folded*: it is no grid dimension, its value is shown as a note beside
+  the value it follows (:func:`dependent_axes`). Axes named by ``--rows``/``--cols`` are
+  never folded.
 - Every other axis with more than one value splits the section into sub-grids, one per
   combination of their values (titled e.g. ``seed=11``); axes with a single value are listed
   once in the section header.
@@ -20,7 +24,7 @@ Layout rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -112,6 +116,8 @@ class Grid:
     rows: tuple[str, ...]                  # row labels ("" when there is no row axis)
     cols: tuple[str, ...]
     cells: tuple[tuple[Cell, ...], ...]    # rows × cols
+    row_notes: tuple[str, ...] = ()        # per row: the folded axes' values ("" for none)
+    col_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,7 @@ class Section:
     split_axes: tuple[str, ...]
     fixed: tuple[tuple[str, str], ...]     # single-valued axes: (axis, label)
     grids: tuple[Grid, ...]
+    folded: tuple[tuple[str, str], ...] = ()   # (dependent axis, the axis it follows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +224,36 @@ def asset_axes(asset: Asset, items: Sequence[PlanItem]) -> tuple[Axis, ...]:
     return tuple(axes)
 
 
+def dependent_axes(axes: Sequence[Axis], combos: Sequence[Mapping[str, Any]],
+                   keep: Collection[str] = ()) -> dict[str, str]:
+    """The axes whose value follows from another axis's value in every combination, each
+    mapped to the axis it follows. Axes are tried in order (those in ``keep`` first, and never
+    folded); an axis can only follow one that is not folded itself. Single-valued axes are not
+    folded (the header lists them once)."""
+    varying = sorted((axis for axis in axes if len(axis.values) > 1),
+                     key=lambda axis: axis.name not in keep)
+    leaders: list[Axis] = []
+    folded: dict[str, str] = {}
+    for axis in varying:
+        leader = None if axis.name in keep else next(
+            (lead for lead in leaders if determines(lead.name, axis.name, combos)), None)
+        if leader is None:
+            leaders.append(axis)
+        else:
+            folded[axis.name] = leader.name
+    return folded
+
+
+def determines(leader: str, follower: str, combos: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether each value of ``leader`` comes with one value of ``follower`` only."""
+    seen: dict[str, str] = {}
+    for vars in combos:
+        value = value_label(vars, follower)
+        if seen.setdefault(value_label(vars, leader), value) != value:
+            return False
+    return True
+
+
 def choose_axes(axes: Sequence[Axis], rows: str | None,
                 cols: str | None) -> tuple[Axis | None, Axis | None]:
     """The row and column axes: the requested ones if this asset has them, else the first
@@ -234,8 +271,12 @@ def choose_axes(axes: Sequence[Axis], rows: str | None,
 
 # ---- sections and grids --------------------------------------------------------------------
 
-def section(asset: str, items: Sequence[PlanItem], axes: Sequence[Axis], rows: str | None,
+def section(asset: str, items: Sequence[PlanItem], all_axes: Sequence[Axis], rows: str | None,
             cols: str | None, plan_mode: bool) -> Section:
+    combos = [_vars(item) for item in items]
+    folded = dependent_axes(all_axes, combos, keep=[n for n in (rows, cols) if n])
+    axes = [axis for axis in all_axes if axis.name not in folded]
+    notes = fold_notes(folded, combos)
     row, col = choose_axes(axes, rows, cols)
     others = [axis for axis in axes if axis is not row and axis is not col]
     split = tuple(axis for axis in others if len(axis.values) > 1)
@@ -246,10 +287,31 @@ def section(asset: str, items: Sequence[PlanItem], axes: Sequence[Axis], rows: s
     order = {a.name: {v: i for i, v in enumerate(a.values)} for a in split}
     keys = sorted(groups, key=lambda key: [order[a.name][v]
                                            for a, v in zip(split, key, strict=True)])
-    grids = tuple(grid(_title(split, key), groups[key], row, col, plan_mode) for key in keys)
+    grids = tuple(with_notes(grid(_title(split, key, notes), groups[key], row, col, plan_mode),
+                             row, col, notes) for key in keys)
     providers = tuple(dict.fromkeys(_combo(item).provider for item in items))
     return Section(asset, providers, row.name if row else None, col.name if col else None,
-                   tuple(a.name for a in split), fixed, grids)
+                   tuple(a.name for a in split), fixed, grids, tuple(folded.items()))
+
+
+Notes = Mapping[tuple[str, str], str]
+"""(axis, value label) → the folded axes' values that come with it, e.g. ``scene=snow``."""
+
+
+def fold_notes(folded: Mapping[str, str], combos: Iterable[Mapping[str, Any]]) -> Notes:
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for vars in combos:
+        for follower, leader in folded.items():
+            key = (leader, value_label(vars, leader))
+            found.setdefault(key, {})[follower] = value_label(vars, follower)
+    return {key: ", ".join(f"{name}={value}" for name, value in values.items())
+            for key, values in found.items()}
+
+
+def with_notes(model: Grid, row: Axis | None, col: Axis | None, notes: Notes) -> Grid:
+    return replace(model,
+                   row_notes=tuple(notes.get((row.name, r), "") if row else "" for r in model.rows),
+                   col_notes=tuple(notes.get((col.name, c), "") if col else "" for c in model.cols))
 
 
 def grid(title: str | None, items: Sequence[PlanItem], row: Axis | None, col: Axis | None,
@@ -267,10 +329,14 @@ def grid(title: str | None, items: Sequence[PlanItem], row: Axis | None, col: Ax
     return Grid(title, row_labels, col_labels, cells)
 
 
-def _title(split: Sequence[Axis], key: tuple[str, ...]) -> str | None:
+def _title(split: Sequence[Axis], key: tuple[str, ...], notes: Notes) -> str | None:
     if not split:
         return None
-    return ", ".join(f"{axis.name}={value}" for axis, value in zip(split, key, strict=True))
+    parts = []
+    for axis, value in zip(split, key, strict=True):
+        note = notes.get((axis.name, value))
+        parts.append(f"{axis.name}={value}" + (f" ({note})" if note else ""))
+    return ", ".join(parts)
 
 
 # ---- tiles ---------------------------------------------------------------------------------

@@ -79,6 +79,14 @@ def _one(source: str, root: OutputRoot, out: Path, link: bool) -> Media | str:
         data = path.resolve().read_bytes()
     except OSError as exc:
         return f"cannot read the file ({exc.strerror})"
+    full = _relative_href(path.absolute(), out.absolute()) if link else None
+    return media_of_bytes(data, out, full=full)
+
+
+def media_of_bytes(data: bytes, out: Path, *, full: str | None = None) -> Media | str:
+    """Thumbnail ``data`` into the gallery folder ``out`` and copy it to ``images/`` (unless
+    ``full`` already says where the full image is); its :class:`Media`, or why it cannot be
+    shown. The image's size is checked before anything is decoded."""
     digest = hashlib.sha256(data).hexdigest()
     try:
         with warnings.catch_warnings():  # the size is checked below, before any decoding
@@ -95,9 +103,7 @@ def _one(source: str, root: OutputRoot, out: Path, link: bool) -> Media | str:
         return f"too large to thumbnail (the limit is {MAX_PIXELS // 1_000_000} megapixels)"
     except (OSError, UnidentifiedImageError, ValueError):
         return "not a readable image"
-    if link:
-        full = _relative_href(path.absolute(), out.absolute())
-    else:
+    if full is None:
         full = f"{IMAGES}/{digest}.{ext}"
         _write_once(out / full, data)
     return Media(thumb=thumb, full=full, width=size[0], height=size[1], sha256=digest)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import subprocess
 import textwrap
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -82,3 +84,65 @@ def plan_of(project: Project) -> Plan:
 
 def load(path: Path) -> Project:
     return load_project(path)
+
+
+# ---- git repositories for ``gallery --compare`` ---------------------------------------------
+
+COMPARED = """\
+version: 1
+provider: sim
+output_dir: assets
+defaults:
+  resolution: 1K
+assets:
+  shots:
+    prompt: "Product photo of {{ product.text }}, soft studio light"
+    matrix:
+      product:
+        - {id: mug, text: a matte ceramic mug in sage green}
+        - {id: lamp, text: a brass desk lamp}
+        - {id: vase, text: a tall glass vase}
+      aspect: ["1:1", "16:9", "9:16"]
+    output: "{{ product.id }}/{{ aspect | slug }}.png"
+"""
+"""The pipeline a compare test commits: 9 combinations of three aspect ratios."""
+
+
+def change_pipeline(text: str) -> str:
+    """The pull request: the mug's prompt changes (3 changed), the vase loses its 9:16
+    crop (1 removed), a fern comes in (3 added)."""
+    text = text.replace("in sage green", "in terracotta")
+    text = text.replace("        - {id: vase, text: a tall glass vase}\n",
+                        "        - {id: vase, text: a tall glass vase}\n"
+                        "        - {id: fern, text: a potted fern}\n")
+    return text.replace('      aspect: ["1:1", "16:9", "9:16"]\n',
+                        '      aspect: ["1:1", "16:9", "9:16"]\n'
+                        '      exclude:\n        - {product: {id: vase}, aspect: "9:16"}\n')
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)
+    return done.stdout
+
+
+def committed_project(repo: Path, *, commit: Iterable[str] = ("catalog.yaml", "catalog.lock",
+                                                            "assets"),
+                      text: str = COMPARED, extra: str = "") -> Path:
+    """A git repository with the pipeline applied on the simulator and ``commit`` committed;
+    then the pull request's change applied in the working tree. Returns the pipeline path."""
+    from seedflow.cli import main
+
+    repo.mkdir(parents=True, exist_ok=True)
+    path = repo / "catalog.yaml"
+    path.write_text(text + extra, encoding="utf-8")
+    assert main(["apply", "--yes", str(path)]) == 0
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", *commit)
+    git(repo, "commit", "-q", "-m", "catalog")
+    path.write_text(change_pipeline(text) + extra, encoding="utf-8")
+    assert main(["apply", "--yes", "--force", str(path)]) == 0
+    return path

@@ -60,7 +60,8 @@ def test_copies_images_thumbnails_and_writes_only_inside_dir(project: Project,
     assert snapshot(tmp_path, out) == before
     html = index.read_text(encoding="utf-8")
     links = hrefs(html)
-    assert len(links) == 2 * 3 and all((out / unquote(h)).is_file() for h in links)
+    # per image: the thumbnail, the full-size view and its "open the file" link
+    assert len(links) == 3 * 3 and all((out / unquote(h)).is_file() for h in links)
     for entry in project.lock.entries.values():
         image = entry.images[0]
         copy = out / "images" / f"{image.sha256}.png"
@@ -91,7 +92,7 @@ def test_link_mode_points_at_the_files_in_output_dir(project: Project, tmp_path:
     write_gallery(project, out)            # a copy first: link mode removes the copies
     index = write_gallery(project, out, link=True)
     html = index.read_text(encoding="utf-8")
-    full = re.findall(r'<a class="frame" href="([^"]+)"', html)
+    full = re.findall(r'<a href="([^"]+)">open the file</a>', html)
     assert len(full) == 3 and all(h.startswith("../p/out/") for h in full)
     assert all((out / unquote(h)).resolve().is_file() for h in full)
     assert not list((out / "images").iterdir())

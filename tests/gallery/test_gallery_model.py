@@ -174,7 +174,7 @@ def test_statuses_and_placeholders(write_pipeline: WritePipeline) -> None:
     assert row_lamp[1].tiles[0].status == Status.PENDING
     html = render(attach_media(page, {"out/mug/1x1-11.png": Media("t.jpg", "i.png", 32, 18)}))
     assert html.count('class="placeholder"') == 10 - 1   # 10 combinations, 1 on disk
-    assert html.count("<img ") == 1
+    assert html.count("<img class=\"thumb\"") == 1
     assert "not generated yet" in html and "generation failed" in html
     assert "image missing" in html
 
