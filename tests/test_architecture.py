@@ -18,7 +18,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "seedflow"
 PURE_CORE = ("seedflow.pipeline", "seedflow.plan")
 EDGES = ("seedflow.apply", "seedflow.store", "seedflow.sim", "seedflow.commands",
-         "seedflow.gallery", "seedflow.cli", "seedflow.providers.callback",
+         "seedflow.gallery", "seedflow.ci", "seedflow.cli", "seedflow.providers.callback",
          "seedflow.providers.apikley.client", "seedflow.providers.modellix.client")
 
 
