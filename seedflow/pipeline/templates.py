@@ -272,6 +272,8 @@ class Template:
         return self._render_sandboxed(context)
 
     def _render_sandboxed(self, context: Mapping[str, Any]) -> str:
+        if _render_time_spent():
+            raise TemplateProblem(_TOO_LONG.format(seconds=RENDER_SECONDS))
         try:
             text = self._template.render(context)
         except jinja2.UndefinedError as exc:
@@ -374,6 +376,13 @@ def render_limits() -> Iterator[None]:
 
 def _timeout(signum: int, frame: object) -> None:
     raise RenderTimeout
+
+
+def _render_time_spent() -> bool:
+    """Inside :func:`render_limits`, whether the pipeline's render time has run out. The timer
+    fires once: without this check every later template would render with no time limit."""
+    return (signal.getsignal(signal.SIGALRM) is _timeout
+            and signal.getitimer(signal.ITIMER_REAL)[0] <= 0)
 
 
 def _address_space() -> int:

@@ -70,6 +70,34 @@ def test_rendering_time_is_bounded(write_pipeline: WritePipeline, run: Run,
                                           "simplify the template")
 
 
+def test_render_time_is_one_budget_for_the_whole_pipeline(write_pipeline: WritePipeline,
+                                                          run: Run,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Once one template has used up the pipeline's render time, a second slow template must
+    # fail at once too, not render with no limit at all (the timer fires only once).
+    monkeypatch.setattr(templates, "RENDER_SECONDS", 1)
+    loops = ("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}"
+             "{% endfor %}")
+    path = write_pipeline(f"""
+        version: 1
+        provider: sim
+        assets:
+          a:
+            prompt: "{loops}"
+            output: a.png
+          b:
+            prompt: "{loops} again"
+            output: b.png
+    """)
+    started = time.monotonic()
+    result = run("validate", path)
+    assert time.monotonic() - started < 20
+    assert result.code == 1
+    slow = "rendering took longer than 1 s; simplify the template"
+    assert result.err.splitlines()[:2] == [f"p.yaml:5:13: prompt: {slow}",
+                                           f"p.yaml:8:13: prompt: {slow}"]
+
+
 def test_limits_are_lifted_after_rendering(write_pipeline: WritePipeline, run: Run) -> None:
     import resource
     import signal
