@@ -63,12 +63,12 @@ is not on disk as recorded is MISSING; no entry at all is PENDING)."""
 
 
 class Mark(StrEnum):
-    NEW = "new"                # plan mode: apply would create it (a paid task)
+    NEW = "new"                # plan mode: apply would create it (a new task)
     ORPHAN = "orphan"          # plan mode: locked, no longer in the pipeline
 
 
 LEGEND: tuple[tuple[Mark, str], ...] = (
-    (Mark.NEW, "apply would generate this: a new paid task"),
+    (Mark.NEW, "apply would generate this: a new task (paid, except on the simulator)"),
     (Mark.ORPHAN, "in the lockfile but no longer in the pipeline"),
 )
 

@@ -20,7 +20,7 @@ from seedflow import __version__
 from seedflow.gallery.build import LEGEND, Grid, Mark, Page, Section, Status, Tile
 
 BADGES = {Mark.NEW: "+ new", Mark.ORPHAN: "− orphan"}
-PLAN_WORDS = {"create": "to create (paid)", "resume": "to resume", "restore": "to restore",
+PLAN_WORDS = {"create": "to create", "resume": "to resume", "restore": "to restore",
               "relink": "to relink", "orphan": "orphaned", "unchanged": "unchanged"}
 
 CSS = """

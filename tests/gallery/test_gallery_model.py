@@ -206,7 +206,7 @@ def test_plan_mode_marks_creates_and_lists_orphans(write_pipeline: WritePipeline
     html = render(page)
     assert html.count('<span class="badge mark-new">+ new</span>') == 2 + 1   # 2 tiles + legend
     assert 'class="legend"' in html and "No longer in the pipeline" in html
-    assert "2 to create (paid)" in html and "3 orphaned" in html
+    assert "2 to create, 3 orphaned" in html and "(paid)" not in html
 
 
 MALICIOUS = """
