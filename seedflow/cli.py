@@ -3,8 +3,9 @@
 Each subcommand lives in ``seedflow/commands/<name>.py`` as a plain typed function that returns
 an exit code. ``main(argv)`` is what tests call; ``entry()`` is the console script.
 
-Exit codes: 0 ok, 1 an expected failure (one clear message), 2 usage error, 3 an unexpected
-error (traceback written to a log file, whose path is printed), 130 interrupted (^C).
+Exit codes (listed in ``seedflow --help``, EPILOG): 0 ok, 1 an expected failure (one clear
+message), 2 usage error, 3 an unexpected error (traceback written to a log file, whose path is
+printed), 130 interrupted (^C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -57,8 +58,56 @@ max_combinations_option = click.option(
          "pipeline's `limits.max_combinations`).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# `seedflow --help` lists commands in the order they are used, not alphabetically; a command
+# missing here is listed after these, in the order it is declared.
+WORKFLOW = ("init", "validate", "plan", "apply", "verify", "gallery", "pull", "push", "prune",
+            "lock", "schemas", "sim")
+
+EPILOG = """\b
+Exit codes:
+  0    success (plan --detailed-exitcode: nothing to do)
+  1    an expected failure, said in one message (bad input, failed tasks)
+  2    usage error (plan --detailed-exitcode: there is work to do)
+  3    a bug: the traceback goes to a log file, whose path is printed
+  130  interrupted (^C); apply first records what it paid for
+  143  terminated (SIGTERM); apply first records what it paid for
+
+Colour only on a terminal, never with --no-color or NO_COLOR set; progress bars still show.
+"""
+
+
+class Commands(click.Group):
+    """A group whose help lists commands in WORKFLOW order, each with its whole summary."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        rank = {name: n for n, name in enumerate(WORKFLOW)}
+        return sorted(self.commands, key=lambda name: rank.get(name, len(WORKFLOW)))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Like click's, but a summary is wrapped instead of cut off with "..."."""
+        rows = [(name, command.get_short_help_str(limit=1000))
+                for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+Commands.group_class = Commands   # `lock` and `sim` list and wrap the same way
+
+
+def no_colour(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--no-color`` (or NO_COLOR set): every command of this run writes no colour codes."""
+    if value or os.environ.get("NO_COLOR"):
+        ctx.color = False
+
+
+@click.group(cls=Commands, epilog=EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", "-V", prog_name="seedflow")
+@click.option("--no-color", "--no-colour", is_flag=True, expose_value=False, is_eager=True,
+              callback=no_colour, help="No colour in any output (as NO_COLOR=1); progress bars "
+                                       "still show.")
 def cli() -> None:
     """seedflow: Terraform for AI image assets.
 
@@ -67,7 +116,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(short_help="Check pipeline files: schema, templates, providers, paths.")
 @click.argument("pipelines", nargs=-1, required=True, type=PIPELINE)
 @max_combinations_option
 def validate(pipelines: tuple[Path, ...], max_combinations: int | None) -> None:
@@ -80,7 +129,7 @@ def validate(pipelines: tuple[Path, ...], max_combinations: int | None) -> None:
     _exit(run(list(pipelines), max_combinations=max_combinations))
 
 
-@cli.command()
+@cli.command(short_help="Show what `apply` would do, without doing it (read-only).")
 @click.argument("pipeline", type=PIPELINE)
 @lock_option("Lockfile to diff against.")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
@@ -106,7 +155,7 @@ def plan(pipeline: Path, lock_path: Path | None, fmt: str, detailed_exitcode: bo
               store_url=store_url, targets=targets, out=out))
 
 
-@cli.command()
+@cli.command(short_help="Generate what the lockfile lacks; asks before paid work.")
 @click.argument("pipeline", type=PIPELINE, required=False)
 @lock_option("Lockfile to use.")
 @click.option("--yes", "-y", is_flag=True, help="Start paid work without asking.")
@@ -164,7 +213,7 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
               force=force))
 
 
-@cli.command()
+@cli.command(short_help="Write an HTML contact sheet of the pipeline's images.")
 @click.argument("pipeline", type=PIPELINE)
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, metavar="DIR",
               help="Folder to write index.html, thumbs/ and images/ into (created if needed; "
@@ -180,39 +229,54 @@ def apply(pipeline: Path, lock_path: Path | None, yes: bool, locked: bool,
 @click.option("--link", is_flag=True,
               help="Link to the images in output_dir instead of copying them into DIR/images "
                    "(smaller, but DIR is then not self-contained).")
+@click.option("--compare", metavar="REF", default=None,
+              help="Show what changed since the git ref REF instead: the lock at REF against "
+                   "the working lock, changed images before / after, then added and removed.")
 @lock_option("Lockfile to read.")
 def gallery(pipeline: Path, out: Path, rows: str | None, cols: str | None, plan_mode: bool,
-            link: bool, lock_path: Path | None) -> None:
+            link: bool, compare: str | None, lock_path: Path | None) -> None:
     """Write a static HTML contact sheet of the pipeline's images to DIR/index.html.
 
-    One grid per asset (rows and columns are matrix axes), thumbnails linking to the full
-    images, captions with address, prompt, provider, task id and date, and a placeholder for
-    every image not generated yet. Self-contained: open it from disk or upload DIR as a CI
-    artifact. Prints the path of index.html.
+    One grid per asset (rows and columns are matrix axes; an axis that follows from another
+    is shown as a label, not a grid), even thumbnails captioned with the values that vary,
+    details (prompt, provider, task, file) on demand, a full-size view, and a placeholder for
+    every image not generated yet. With --compare REF: what changed since REF, before / after.
+    Self-contained: open it from disk or upload DIR as a CI artifact. Prints the path of
+    index.html.
     """
     from seedflow.commands.gallery import gallery as run
 
     _exit(run(pipeline, out=out, rows=rows, cols=cols, plan_mode=plan_mode,
-              lock_path=lock_path, link=link))
+              lock_path=lock_path, link=link, compare=compare))
 
 
-@cli.command()
-@click.option("--check", is_flag=True, help="Fail if a derived schema is stale; write nothing.")
+@cli.command(short_help="Rebuild the JSON Schemas, or export them into a project.")
+@click.option("--check", is_flag=True, help="Fail if a schema is stale or missing; write nothing.")
 @click.option("--dir", "schema_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="The schemas/ folder (default: the project's).")
-def schemas(check: bool, schema_dir: Path | None) -> None:
-    """Rebuild the JSON Schemas in schemas/: requests (from the OpenAPI specs), pipeline, lock."""
+              default=None, help="The schemas/ folder (default: seedflow's own).")
+@click.option("--export", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Write the pipeline and lockfile schemas into DIR (created if needed), e.g. "
+                   "your project's schemas/, for editor completion.")
+def schemas(check: bool, schema_dir: Path | None, export: Path | None) -> None:
+    """Rebuild the JSON Schemas in schemas/: requests (from the OpenAPI specs), pipeline, lock.
+
+    With --export DIR: write the schemas of the files you edit and commit
+    (pipeline.schema.json, lock.schema.json) into DIR instead; a pipeline names its schema on
+    its first line (`# yaml-language-server: $schema=../schemas/pipeline.schema.json`).
+    """
     from seedflow.commands.schemas import schemas as run
 
-    _exit(run(check=check, schema_dir=schema_dir))
+    if export is not None and schema_dir is not None:
+        raise click.UsageError("--export and --dir cannot be used together")
+    _exit(run(check=check, schema_dir=schema_dir, export=export))
 
 
-@cli.group()
+@cli.group(short_help="The embedded provider simulator (Apikley and Modellix).")
 def sim() -> None:
     """The embedded provider simulator (speaks the Apikley and Modellix protocols)."""
 
 
-@sim.command("serve")
+@sim.command("serve", short_help="Run the simulator as a standalone HTTP server until ^C.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True)
 @click.option("--latency", type=float, default=2.0, show_default=True,
@@ -228,7 +292,7 @@ def sim_serve(host: str, port: int, latency: float, rate: str, fail_rate: float)
     _exit(run(host=host, port=port, latency=latency, rate=rate, fail_rate=fail_rate))
 
 
-@cli.command()
+@cli.command(short_help="Check that every locked image is intact on disk (read-only).")
 @click.argument("pipeline", type=PIPELINE)
 @lock_option("Lockfile to check.")
 @click.option("--store", "store_url", is_flag=False, flag_value="", default=None,
@@ -245,7 +309,7 @@ def verify(pipeline: Path, lock_path: Path | None, store_url: str | None) -> Non
     _exit(run(pipeline, lock_path=lock_path, store_url=store_url))
 
 
-@cli.command()
+@cli.command(short_help="Bring locked images from the store onto this disk (free).")
 @click.argument("pipeline", type=PIPELINE)
 @lock_option("Lockfile whose images to pull.")
 @store_option
@@ -262,7 +326,7 @@ def pull(pipeline: Path, lock_path: Path | None, store_url: str | None, force: b
     _exit(run(pipeline, lock_path=lock_path, store_url=store_url, force=force))
 
 
-@cli.command()
+@cli.command(short_help="Upload the locked images that the store lacks (free).")
 @click.argument("pipeline", type=PIPELINE)
 @lock_option("Lockfile whose images to push.")
 @store_option
@@ -276,7 +340,7 @@ def push(pipeline: Path, lock_path: Path | None, store_url: str | None) -> None:
     _exit(run(pipeline, lock_path=lock_path, store_url=store_url))
 
 
-@cli.command()
+@cli.command(short_help="Remove lock entries no longer in the pipeline (orphans).")
 @click.argument("pipeline", type=PIPELINE)
 @lock_option("Lockfile to prune.")
 @click.option("--files", is_flag=True,
@@ -290,12 +354,12 @@ def prune(pipeline: Path, lock_path: Path | None, files: bool, yes: bool) -> Non
     _exit(run(pipeline, lock_path=lock_path, files=files, yes=yes))
 
 
-@cli.group()
+@cli.group(short_help="Merge and check lockfiles: shards, branches, git merges.")
 def lock() -> None:
     """Combine lockfiles: shard fragments, branches, git merges (see docs/ci.md)."""
 
 
-@lock.command("merge")
+@lock.command("merge", short_help="Fold lockfiles and shard fragments into OUT.")
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(dir_okay=False, path_type=Path))
@@ -313,7 +377,7 @@ def lock_merge(out: Path, inputs: tuple[Path, ...], remove_fragments: bool) -> N
     _exit(run(out, list(inputs), remove_fragments=remove_fragments))
 
 
-@lock.command("check")
+@lock.command("check", short_help="Check that lockfiles load (for pre-commit, CI).")
 @click.argument("locks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def lock_check(locks: tuple[Path, ...]) -> None:
     """Check that lockfiles load: no conflict markers, valid entries, a known format.
@@ -325,7 +389,7 @@ def lock_check(locks: tuple[Path, ...]) -> None:
     _exit(run(list(locks)))
 
 
-@lock.command("merge-driver")
+@lock.command("merge-driver", short_help="The git merge driver for lockfiles.")
 @click.argument("ancestor", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("ours", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("theirs", type=click.Path(dir_okay=False, path_type=Path))
@@ -340,16 +404,64 @@ def lock_merge_driver(ancestor: Path, ours: Path, theirs: Path, name: str | None
     _exit(run(ancestor, ours, theirs, name))
 
 
-@cli.command()
-@click.argument("path", required=False, type=PIPELINE)
+@cli.command(short_help="Start a project: a pipeline that runs on the simulator.")
+@click.argument("path", required=False, type=click.Path(path_type=Path), metavar="[DIR|FILE.yaml]")
 def init(path: Path | None) -> None:
-    """Write a starter pipeline (default pipelines/images.yaml) that runs on the simulator.
+    """Start a project in DIR (default: here): pipelines/images.yaml and its schema.
 
-    Never overwrites a file.
+    The starter pipeline runs on the embedded simulator (no key, no cost), and its first line
+    names schemas/pipeline.schema.json, written beside it, for editor completion. With
+    FILE.yaml, writes that pipeline instead, pointing at the project's schema. Creates missing
+    folders; never overwrites a file, never writes through a symlink.
     """
     from seedflow.commands.init import init as run
 
     _exit(run(path))
+
+
+@cli.group(hidden=True)
+def ci() -> None:
+    """The GitHub Action's steps (action.yml; docs/ci.md, "The GitHub Action")."""
+
+
+@ci.command("plan")
+@click.argument("pipelines", nargs=-1, required=True, type=PIPELINE)
+@store_option
+@target_option
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Write the report (one section per pipeline) here.")
+@click.option("--github-output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append has-work, creates, images, failed ($GITHUB_OUTPUT).")
+@click.option("--step-summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append the report ($GITHUB_STEP_SUMMARY).")
+def ci_plan(pipelines: tuple[Path, ...], store_url: str | None, targets: tuple[str, ...],
+            markdown: Path, github_output: Path | None, step_summary: Path | None) -> None:
+    """Plan every pipeline into one markdown report and the action's outputs."""
+    from seedflow.commands.ci import plan as run
+
+    _exit(run(list(pipelines), markdown=markdown, store_url=store_url, targets=targets,
+              github_output=github_output, step_summary=step_summary))
+
+
+@ci.command("comment")
+@click.argument("body", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--pr", "number", type=click.IntRange(min=1), required=True,
+              help="The pull request's number.")
+@click.option("--repo", envvar="GITHUB_REPOSITORY", required=True,
+              help="OWNER/NAME (default: GITHUB_REPOSITORY).")
+@click.option("--api-url", envvar="GITHUB_API_URL", default="https://api.github.com",
+              show_default=True, help="GitHub's REST API (default: GITHUB_API_URL).")
+@click.option("--key", default="default", show_default=True,
+              help="Which sticky comment: one per key.")
+@click.option("--github-output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append comment-url ($GITHUB_OUTPUT).")
+def ci_comment(body: Path, number: int, repo: str, api_url: str, key: str,
+               github_output: Path | None) -> None:
+    """Post BODY as the pull request's plan comment, or edit it (token: GITHUB_TOKEN)."""
+    from seedflow.commands.ci import comment as run
+
+    _exit(run(body, number=number, repo=repo, api_url=api_url, key=key,
+              github_output=github_output))
 
 
 def _exit(code: int) -> None:

@@ -4,7 +4,8 @@ The executor reports through :class:`Hooks` (as Terraform's apply walk reports t
 interface): a few in-between events, and exactly one :meth:`Hooks.finished` per plan item,
 whatever happened, with a :class:`Finished` outcome. A display that counts ``finished`` calls
 therefore always reaches the total. :class:`PlainLog` writes one line per event for CI logs;
-:class:`LiveProgress` draws a bar on a terminal.
+:class:`LiveProgress` draws a bar on a terminal: rich's, coloured, or where colour is off
+(``--no-color``, NO_COLOR, a dumb terminal) :class:`PlainBar`, which shows in characters alone.
 """
 
 from __future__ import annotations
@@ -16,9 +17,19 @@ from enum import StrEnum
 from typing import Protocol, TextIO
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.progress_bar import ProgressBar
+from rich.text import Text
 
 from seedflow.plan.diff import Action, PlanItem
 
@@ -128,7 +139,7 @@ class LiveProgress:
         self.counts: Counter[str] = Counter()
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]apply"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]apply"), bar_column(console), MofNCompleteColumn(),
             TextColumn("{task.fields[states]}"), TimeRemainingColumn(), console=console,
             transient=False)
         self.task = self.progress.add_task("apply", total=total, states="")
@@ -163,3 +174,47 @@ class LiveProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+
+def terminal_console(colour: bool) -> Console:
+    """The console progress bars draw on (stderr); without ``colour``, it writes no colour
+    codes (rich also honours NO_COLOR by itself)."""
+    return Console(stderr=True) if colour else Console(stderr=True, no_color=True)
+
+
+def bar_column(console: Console) -> ProgressColumn:
+    """rich's bar where the console has colour; in characters alone where it has none."""
+    return BarColumn() if has_colour(console) else PlainBar()
+
+
+def has_colour(console: Console) -> bool:
+    return not console.no_color and console.color_system is not None
+
+
+class PlainBar(BarColumn):
+    """A bar that shows without colour (NO_COLOR, --no-color, a dumb terminal), as
+    ``[#####-----]``. rich's own bar tells done from to-do by colour alone: without colour its
+    to-do part is not drawn, so an unstarted bar is invisible."""
+
+    def render(self, task: Task) -> ProgressBar:
+        return _PlainProgressBar(total=max(0.0, task.total) if task.total is not None else None,
+                                 completed=max(0.0, task.completed),
+                                 width=None if self.bar_width is None else max(1, self.bar_width))
+
+
+class _PlainProgressBar(ProgressBar):
+    """rich's bar (so it measures and shrinks the same way), drawn in characters."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = min(self.width or options.max_width, options.max_width)
+        if width < 3:
+            yield Text(plain_bar(self.completed, self.total, width))
+            return
+        yield Text(f"[{plain_bar(self.completed, self.total, width - 2)}]")
+
+
+def plain_bar(completed: float, total: float | None, width: int) -> str:
+    """``width`` characters: ``#`` for the done share of ``total``, ``-`` for the rest."""
+    share = min(max(completed / total, 0.0), 1.0) if total else 0.0
+    done = int(share * width)
+    return "#" * done + "-" * (width - done)

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from seedflow.apply.progress import bar_column, terminal_console
+from seedflow.commands.colour import colour_allowed
 from seedflow.errors import SeedflowError
 from seedflow.lock.model import LockedImage, State, sort_key
 from seedflow.outputs.statcache import StatCache, cache_path, stat_key
@@ -162,8 +163,9 @@ class _Bar:
     """Transfer progress on a terminal: one bar, advanced once per object."""
 
     def __init__(self, total: int, verb: str) -> None:
-        self.progress = Progress(TextColumn(f"[bold]{verb}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), console=Console(stderr=True))
+        console = terminal_console(colour_allowed())
+        self.progress = Progress(TextColumn(f"[bold]{verb}"), bar_column(console),
+                                 MofNCompleteColumn(), TimeRemainingColumn(), console=console)
         self.task = self.progress.add_task(verb, total=total)
 
     def started(self, transfer: Transfer) -> None:
