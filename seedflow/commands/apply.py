@@ -11,15 +11,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from seedflow.apply.executor import Executor, Settings, Tally
 from seedflow.apply.files import OutputFiles
 from seedflow.apply.keeping import Keeper
-from seedflow.apply.progress import LiveProgress, PlainLog
+from seedflow.apply.progress import LiveProgress, PlainLog, terminal_console
 from seedflow.apply.recorder import Recorder
 from seedflow.apply.runtime import check_keys, open_clients, settings_from_env
 from seedflow.apply.wakeups import Wakeups
+from seedflow.commands.colour import colour_allowed
 from seedflow.commands.confirm import confirm
 from seedflow.errors import Interrupted, SeedflowError
 from seedflow.lock.model import LockEntry, State
@@ -37,10 +37,10 @@ from seedflow.plan.diff import (
     refuse_targets,
     select,
 )
-from seedflow.plan.render import drift_line, pull_note, summary_line
+from seedflow.plan.render import cost_line, drift_line, pull_note, summary_line
 from seedflow.plan.saved import MAX_BYTES as MAX_PLAN_BYTES
 from seedflow.plan.saved import SavedPlan, check_current, parse_saved, work_of
-from seedflow.plan.shard import fragment_path, in_shard, parse_shard
+from seedflow.plan.shard import fragment_path, in_shard, parse_shard, shard_sizes
 from seedflow.project import (
     check_lock_paths,
     input_digests,
@@ -71,7 +71,9 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
     pipeline, combinations, main_lock = spec.pipeline, spec.combinations, spec.lock_path
     store = open_store(pipeline, store_url)
     settings = settings_from_env(concurrency=concurrency, retry_uncertain=retry_uncertain,
-                                 recreate_expired=recreate_expired)
+                                 recreate_expired=recreate_expired, shard=share,
+                                 shard_sizes=share and shard_sizes(
+                                     (c.fingerprint for c in combinations), share[1]))
     base: dict[str, LockEntry] = {}
     if share:
         combinations = [c for c in combinations if in_shard(c.fingerprint, share)]
@@ -111,9 +113,8 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         check_keys(_providers(items))
         if store is not None:  # a store that does not work is found before anything is paid
             asyncio.run(store.check_writable())
-        summary = summary_line(plan, unread_orphans=orphans)
-        _confirm(items, plan_summary=f"{summary}\nCost: {cost.describe()}.", yes=yes,
-                 settings=settings)
+        _confirm(items, plan_lines=(f"Plan: {summary_line(plan, unread_orphans=orphans)}",
+                                    cost_line(cost)), yes=yes, settings=settings)
         started = time.monotonic()
         try:
             outcome, signalled = asyncio.run(_execute(OutputFiles(spec.root, cache), writer,
@@ -168,8 +169,11 @@ def _creates(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
 
 
 def _paid(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
-    return [i for i in _creates(items, settings)
-            if i.combination and not PROVIDERS[i.combination.provider].simulated]
+    return [i for i in _creates(items, settings) if not _simulated(i)]
+
+
+def _simulated(item: PlanItem) -> bool:
+    return item.combination is not None and PROVIDERS[item.combination.provider].simulated
 
 
 def from_saved_plan(plan_file: Path, pipeline: Path | None, *, lock_path: Path | None,
@@ -242,32 +246,43 @@ def _writes(item: PlanItem) -> tuple[str, ...]:
 
 
 def _refuse_paid_if_locked(items: list[PlanItem], locked: bool) -> None:
-    creates = [i.address for i in items if i.action == Action.CREATE]
+    creates = [i for i in items if i.action == Action.CREATE]
     if locked and creates:
-        shown = "\n  ".join(creates[:LISTED])
-        more = f"\n  ... and {len(creates) - LISTED} more" if len(creates) > LISTED else ""
-        raise SeedflowError(f"--locked: {len(creates)} combinations are not in the lockfile and "
-                            f"would need paid generation:\n  {shown}{more}\nRun `seedflow apply` "
-                            "without --locked (and commit the lockfile) to generate them")
+        shown = "\n  ".join(i.address for i in creates[:LISTED])
+        more = f"\n  ... and {len(creates) - LISTED:,} more" if len(creates) > LISTED else ""
+        how = "simulated" if all(_simulated(i) for i in creates) else "paid"
+        raise SeedflowError(f"--locked: {len(creates):,} combinations are not in the lockfile "
+                            f"and would need {how} generation:\n  {shown}{more}\nRun "
+                            "`seedflow apply` without --locked (and commit the lockfile) to "
+                            "generate them")
 
 
-def _confirm(items: list[PlanItem], *, plan_summary: str, yes: bool,
+def _confirm(items: list[PlanItem], *, plan_lines: tuple[str, str], yes: bool,
              settings: Settings) -> None:
+    """On a terminal, show what will be created (as `terraform apply` does) and ask before
+    paid work; off a terminal, paid work needs --yes."""
     paid = _paid(items, settings)
+    simulated = [i for i in _creates(items, settings) if _simulated(i)]
+    if sys.stdin.isatty() and sys.stdout.isatty() and (paid or simulated):   # first, what
+        _list_creates(paid, "apply will create (paid):")                   # it is about
+        _list_creates(simulated, "apply will create (simulated, free):")
+        click.echo("\n".join(plan_lines))
     if not paid or yes:
         return
-    if sys.stdin.isatty() and sys.stdout.isatty():   # what the question is about, first
-        click.echo("apply will create (paid):")
-        for item in paid[:LISTED]:
-            click.echo(f"  + {item.address}")
-        if len(paid) > LISTED:
-            click.echo(f"  ... and {len(paid) - LISTED} more (`seedflow plan` lists them all)")
-        click.echo(f"Plan: {plan_summary}")
-    images = sum(len(i.combination.outputs) for i in paid if i.combination)
-    confirm(f"Start {len(paid)} paid tasks ({images} images)?",
-            action=f"this apply would start {len(paid)} paid generation tasks",
+    confirm("Start the paid tasks listed above?",
+            action=f"this apply would start {len(paid):,} paid generation tasks",
             without_terminal="pass --yes to go ahead (CI), or --locked to refuse paid work",
             cancelled="cancelled; nothing was generated")
+
+
+def _list_creates(creates: list[PlanItem], title: str) -> None:
+    if not creates:
+        return
+    click.echo(title)
+    for item in creates[:LISTED]:
+        click.echo(f"  + {item.address}")
+    if len(creates) > LISTED:
+        click.echo(f"  ... and {len(creates) - LISTED:,} more (`seedflow plan` lists them all)")
 
 
 async def _execute(files: OutputFiles, writer: LockWriter, items: list[PlanItem],
@@ -275,7 +290,7 @@ async def _execute(files: OutputFiles, writer: LockWriter, items: list[PlanItem]
     """Run the executor; the first ^C or SIGTERM stops it in good order (see Executor.stop),
     a second ^C stops at once. Returns what it did and the signal that stopped it, if any."""
     terminal = sys.stderr.isatty()
-    display = LiveProgress(len(items), Console(stderr=True)) if terminal \
+    display = LiveProgress(len(items), terminal_console(colour_allowed())) if terminal \
         else PlainLog(sys.stderr)
     restoring = {i.combination.provider for i in items   # may download a recorded URL
                  if i.combination and i.action not in (Action.CREATE, Action.RESUME)}

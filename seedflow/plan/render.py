@@ -23,13 +23,7 @@ SYMBOLS = {Action.CREATE: "+", Action.RESUME: "~", Action.RESTORE: "↻",
 COLOURS = {Action.CREATE: "green", Action.RESUME: "yellow", Action.RESTORE: "cyan",
            Action.RELINK: "cyan", Action.ORPHAN: "red", Action.UNCHANGED: "white",
            Action.MODIFIED: "magenta"}
-MARKDOWN_ROWS = 200
 JSON_FORMAT_VERSION = 1   # of `plan --format json`; raised when a field changes meaning
-
-
-def use_colour(stream_is_tty: bool) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    return stream_is_tty and not os.environ.get("NO_COLOR")
 
 
 def display_path(project: Project, path: str) -> str:
@@ -62,8 +56,30 @@ def summary_line(plan: Plan, *, unread_orphans: int = 0) -> str:
     (apply reads only the entries its pipeline can touch)."""
     s = plan.summary
     orphans = s["orphan"] + unread_orphans
-    return (f"{s['create']} to create (paid), {s['resume']} to resume, {s['restore']} to restore, "
-            f"{s['relink']} to relink, {orphans} orphaned, {s['unchanged']} unchanged.")
+    return (f"{to_create(plan.items)}, {s['resume']:,} to resume, {s['restore']:,} to restore, "
+            f"{s['relink']:,} to relink, {orphans:,} orphaned, {s['unchanged']:,} unchanged.")
+
+
+def to_create(items: Iterable[PlanItem]) -> str:
+    """``7 to create (paid)``, ``(simulated)`` on the simulator, ``(5 paid, 2 simulated)``."""
+    paid = simulated = 0
+    for item in items:
+        if item.action == Action.CREATE and item.combination:
+            spec = PROVIDERS.get(item.combination.provider)
+            if spec is not None and spec.simulated:
+                simulated += 1
+            else:
+                paid += 1
+    if not simulated:
+        return f"{paid:,} to create" + (" (paid)" if paid else "")
+    if not paid:
+        return f"{simulated:,} to create (simulated)"
+    return f"{paid + simulated:,} to create ({paid:,} paid, {simulated:,} simulated)"
+
+
+def cost_line(est: Estimate) -> str:
+    """The one cost line of a text plan and of apply."""
+    return f"Cost: {est.describe()}."
 
 
 def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
@@ -94,14 +110,14 @@ def render_text(project: Project, plan: Plan, *, colour: bool) -> Iterator[str]:
         yield f"Note: {pull_note(project.pipeline.path, plan.stored_only)}."
     yield f"Plan: {summary_line(plan)}"
     if plan.summary["create"]:
-        yield f"Cost: {cost_estimate(project, plan).describe()}."
+        yield cost_line(cost_estimate(project, plan))
 
 
 def _text_details(project: Project, item: PlanItem) -> Iterator[str]:
     if item.moves:
         for move in item.moves:
             target = display_path(project, move.target)
-            yield f"      {target}  ({_how(project, move)})"
+            yield f"      {target}  ({how_moved(project, move)})"
     elif item.action != Action.ORPHAN:
         for path in item_outputs(project, item):
             yield f"      {path}"
@@ -128,7 +144,8 @@ def drift_line(plan: Plan) -> str | None:
     return "Drift: " + "; ".join(parts) + "."
 
 
-def _how(project: Project, move: Move) -> str:
+def how_moved(project: Project, move: Move) -> str:
+    """How a relink or restore gets an output to its place."""
     if move.source:
         return f"copy from {display_path(project, move.source)}"
     if move.stored:
@@ -145,41 +162,16 @@ def pull_note(pipeline: Path, n: int) -> str:
 
 
 def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
-    yield f"### seedflow plan: `{project.pipeline.path}`"
-    yield ""
-    yield f"**{summary_line(plan)}**"
-    yield ""
-    if plan.summary["create"]:
-        yield f"Estimated cost: {cost_estimate(project, plan).describe()}."
-        yield ""
-    changes = [item for item in plan.items if item.action != Action.UNCHANGED]
-    if not changes:
-        yield "No changes."
-        return
-    yield "| | action | address | provider | outputs |"
-    yield "|---|---|---|---|---|"
-    for item in changes[:MARKDOWN_ROWS]:
-        outputs = "<br>".join(f"`{p}`" for p in item_outputs(project, item))
-        provider = item.combination.provider if item.combination else (
-            item.entry.provider if item.entry else "")
-        yield (f"| {SYMBOLS[item.action]} | {item.action.value} | `{_md(item.address)}` "
-               f"| {provider} | {outputs} |")
-    if len(changes) > MARKDOWN_ROWS:
-        yield f"\n… and {len(changes) - MARKDOWN_ROWS} more changes (run `seedflow plan` locally)."
-    for note in unsent_notes(plan):
-        yield f"\n> Note: {note}."
-    for item in changes:
-        if item.note and item.note.startswith(AT_RISK):
-            yield f"\n> **`{_md(item.address)}`** {item.note}."
+    """The plan as a pull-request comment (seedflow/plan/markdown.py)."""
+    from seedflow.plan.markdown import render_markdown as markdown  # it builds on this module
 
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("`", "'")
+    return markdown(project, plan)
 
 
 def plan_json(project: Project, plan: Plan) -> dict[str, Any]:
     """The plan as JSON data (what ``--format json`` writes)."""
-    return {"items": [_item_json(project, item) for item in plan.items],
+    show = project.root.shower()
+    return {"items": [_item_json(show, item) for item in plan.items],
             **_plan_facts(project, plan)}
 
 

@@ -50,7 +50,7 @@ def test_within_budget_goes_ahead_and_the_plan_shows_the_cost(
                 "prices: {unit: USD, apikley: 3.25}\n")
 
     markdown = seedflow("plan", str(project.pipeline), "--format", "markdown")
-    assert "Estimated cost: 4 images in 4 new tasks, estimated 13 USD." in markdown.out
+    assert "**Cost:** 4 images, estimated 13 USD." in markdown.out
     assert seedflow("apply", str(project.pipeline), "--yes").code == 0
     assert sim.counters.creates == 4
 

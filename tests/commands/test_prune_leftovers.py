@@ -22,7 +22,7 @@ def test_apply_counts_orphans_as_plan_does(write: Write,
     assert main(["apply", str(pipeline), "--yes"]) == 0
     applied = capsys.readouterr().out.splitlines()[0]
 
-    assert planned == ("Plan: 0 to create (paid), 0 to resume, 0 to restore, 0 to relink, "
+    assert planned == ("Plan: 0 to create, 0 to resume, 0 to restore, 0 to relink, "
                        "2 orphaned, 2 unchanged.")
     assert applied == f"Nothing to do. {planned}"
 

@@ -33,8 +33,9 @@ def test_only_creates_are_counted() -> None:
              item("apikley", 1, Action.RESTORE), item("apikley", 1, Action.UNCHANGED),
              PlanItem(Action.ORPHAN, None, None)]
     est = estimate(items, PriceTable())
-    assert est == Estimate(tasks=2, images=3, cost=10.0, unit="credits", unpriced={})
-    assert est.describe() == "3 images in 2 new tasks, estimated 10 credits"
+    assert est == Estimate(tasks=2, images=3, cost=10.0, unit="credits", unpriced={},
+                           simulated=1)
+    assert est.describe() == "3 images, estimated 10 credits; 1 of them simulated"
 
 
 def test_images_at_an_unknown_price_are_listed_per_provider() -> None:
@@ -43,19 +44,41 @@ def test_images_at_an_unknown_price_are_listed_per_provider() -> None:
     est = estimate(items, PriceTable())
     assert est == Estimate(tasks=4, images=5, cost=5.0, unit="credits",
                            unpriced={"modellix": 3, "elsewhere": 1})
-    assert est.describe() == ("5 images in 4 new tasks, estimated 5 credits plus 1 on elsewhere, "
-                              "3 on modellix at an unknown price (set `prices.<provider>`)")
+    assert est.describe() == ("5 images, estimated 5 credits plus 1 on elsewhere, 3 on "
+                              "modellix at an unknown price (set `prices.<provider>`)")
 
 
 def test_the_pipelines_unit_and_prices() -> None:
     est = estimate([item("modellix", 2, n=1), item("apikley", 1, n=2)],
                    PriceTable(unit="USD", per_image={"modellix": 0.03, "apikley": 0.025}))
-    assert est.describe() == "3 images in 2 new tasks, estimated 0.085 USD"
+    assert est.describe() == "3 images, estimated 0.085 USD"
 
 
 def test_nothing_to_create_costs_nothing() -> None:
     est = estimate([item("apikley", action=Action.UNCHANGED)], PriceTable())
-    assert est.describe() == "0 images in 0 new tasks, estimated 0 credits"
+    assert est.describe() == "0 images, estimated 0 credits"
+
+
+def test_the_simulator_costs_nothing_and_is_not_called_paid() -> None:
+    est = estimate([item("sim", 2, n=1), item("sim:modellix", n=2)], PriceTable())
+    assert est == Estimate(tasks=2, images=3, cost=0.0, unit="credits", unpriced={},
+                           simulated=3)
+    assert est.describe() == "nothing (3 simulated images)"
+    one = estimate([item("sim", n=1)], PriceTable())
+    assert one.describe() == "nothing (1 simulated image)"
+
+
+def test_a_priced_simulator_rehearses_the_estimate() -> None:
+    est = estimate([item("sim", 2, n=1)], PriceTable(per_image={"sim": 1.5}))
+    assert est.describe() == "2 images, estimated 3 credits; 2 of them simulated"
+
+
+def test_large_figures_have_thousands_separators() -> None:
+    est = estimate([item("apikley", 1000, n=1), item("apikley", 234, n=2),
+                    item("modellix", 1500, n=3)],
+                   PriceTable(unit="USD", per_image={"apikley": 1000.25}))
+    assert est.describe() == ("2,734 images, estimated 1,234,308.5 USD plus 1,500 on modellix "
+                              "at an unknown price (set `prices.<provider>`)")
 
 
 KNOWN = estimate([item("apikley", 2, n=1)], PriceTable())           # 2 images, 10 credits

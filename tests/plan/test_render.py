@@ -33,7 +33,7 @@ PIPELINE = """\
 NOTE = ("asset `hero`: modellix has no seed field for Seedream 4.0, so seeds are not sent; they "
         "still make 2 distinct combinations (images may differ only by chance)")
 SUMMARY = "3 to create (paid), 0 to resume, 0 to restore, 0 to relink, 1 orphaned, 1 unchanged."
-COST = ("3 images in 3 new tasks, estimated 5 credits plus 2 on modellix at an unknown price "
+COST = ("3 images, estimated 5 credits plus 2 on modellix at an unknown price "
         "(set `prices.<provider>`)")
 
 
@@ -95,46 +95,59 @@ def test_text_with_nothing_to_do(write_pipeline: WritePipeline, tmp_path: Path,
         "1 lock entries are no longer in the pipeline (nothing for apply to do); "
         "`seedflow prune` removes them.",
         "",
-        "Plan: 0 to create (paid), 0 to resume, 0 to restore, 0 to relink, 1 orphaned, "
+        "Plan: 0 to create, 0 to resume, 0 to restore, 0 to relink, 1 orphaned, "
         "1 unchanged.",
     ]) + "\n"
 
 
 def test_markdown(small: Path, run: Run) -> None:
+    """(More in test_markdown.py.)"""
     result = run("plan", small, "--format", "markdown")
     assert result.code == 0
+    apikley = '{"model": "bytedance/seedream-v4-text-to-image", "input": {"seed": 1}}'
     assert result.out == "\n".join([
-        "### seedflow plan: `p.yaml`",
+        "### seedflow plan: `p.yaml` · lock `p.lock`",
         "",
-        f"**{SUMMARY}**",
+        f"**Plan:** {SUMMARY}",
         "",
-        f"Estimated cost: {COST}.",
-        "",
-        "| | action | address | provider | outputs |",
-        "|---|---|---|---|---|",
-        "| + | create | `mug[seed=1]` | apikley | `mug/1.png` |",
-        "| + | create | `hero[seed=7]` | modellix | `hero/7.png` |",
-        "| + | create | `hero[seed=8]` | modellix | `hero/8.png` |",
-        "| - | orphan | `gone[n=9]` | apikley | `gone/9.png` |",
+        f"**Cost:** {COST}.",
         "",
         f"> Note: {NOTE}.",
+        "",
+        "<details><summary><code>mug</code> — 1 to create</summary>",
+        "",
+        "```diff",
+        "+ create   mug[seed=1]",
+        "      mug/1.png",
+        "      prompt: a mug, take 1",
+        f"      apikley request: {apikley}",
+        "```",
+        "",
+        "</details>",
+        "",
+        "<details><summary><code>hero</code> — 2 to create</summary>",
+        "",
+        "```diff",
+        *(line for seed in (7, 8) for line in (
+            f"+ create   hero[seed={seed}]",
+            f"      hero/{seed}.png",
+            "      prompt: a lighthouse",
+            '      modellix request: {"size": "2560x1440"}',
+            f'      not sent (identity only): {{"seed": {seed}}}')),
+        "```",
+        "",
+        "</details>",
+        "",
+        "<details><summary><code>gone</code> — 1 orphaned</summary>",
+        "",
+        "```diff",
+        "- orphan   gone[n=9]",
+        "      gone/9.png",
+        "```",
+        "",
+        "</details>",
+        "",
     ]) + "\n"
-
-
-def test_markdown_shows_the_first_rows_only(small: Path, run: Run,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(render, "MARKDOWN_ROWS", 2)
-    lines = run("plan", small, "--format", "markdown").out.splitlines()
-    assert lines[6:] == [
-        "| | action | address | provider | outputs |",
-        "|---|---|---|---|---|",
-        "| + | create | `mug[seed=1]` | apikley | `mug/1.png` |",
-        "| + | create | `hero[seed=7]` | modellix | `hero/7.png` |",
-        "",
-        "… and 2 more changes (run `seedflow plan` locally).",
-        "",
-        f"> Note: {NOTE}.",
-    ]
 
 
 def test_json(small: Path, run: Run) -> None:

@@ -245,7 +245,7 @@ def test_plan_shows_a_new_providers_note_and_price(
         "distinct combinations (images may differ only by chance).",
         "Plan: 2 to create (paid), 0 to resume, 0 to restore, 0 to relink, 0 orphaned, "
         "0 unchanged.",
-        "Cost: 2 images in 2 new tasks, estimated 5 credits.",
+        "Cost: 2 images, estimated 5 credits.",
     ]
 
 
