@@ -18,10 +18,31 @@ FILE_MODE = 0o666 & ~_umask()
 
 
 def temp_beside(dest: Path, suffix: str = ".part") -> tuple[int, Path]:
-    """A new hidden temp file in ``dest``'s folder (same filesystem, so the rename is atomic)."""
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
+    """A new hidden temp file in ``dest``'s folder (same filesystem, so the rename is atomic),
+    named ``.NAME.PID.XXXX`` + ``suffix``: the writer's process id tells a leftover of a killed
+    run from a file another process (a shard beside this one) is writing (:func:`orphaned`)."""
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.{os.getpid()}.", suffix=suffix,
+                                dir=dest.parent)
     os.fchmod(fd, FILE_MODE)
     return fd, Path(name)
+
+
+def orphaned(temp: Path) -> bool:
+    """Whether a :func:`temp_beside` file was left by a process that is gone (or by a version
+    that did not name its writer): one that is still running on this machine may be writing it."""
+    parts = temp.name.removesuffix(temp.suffix).rsplit(".", 2)   # "", NAME, PID, XXXX
+    writer = parts[-2] if len(parts) == 3 else ""
+    if not writer.isdigit():
+        return True
+    if int(writer) == os.getpid():
+        return False
+    try:
+        os.kill(int(writer), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:   # alive, someone else's
+        return False
+    return False
 
 
 def fsync_dir(folder: Path) -> None:

@@ -35,7 +35,13 @@ from seedflow import failpoints
 from seedflow.apply.download import DEADLINE, DownloadError, DownloadRefused, download
 from seedflow.apply.files import OutputFiles
 from seedflow.apply.keeping import Keeper
-from seedflow.apply.pacing import PollSchedule, RateLimiter, backoff_delay
+from seedflow.apply.pacing import (
+    PollSchedule,
+    RateLimiter,
+    RateShare,
+    backoff_delay,
+    shared_rate,
+)
 from seedflow.apply.progress import (
     Finished,
     Hooks,
@@ -85,6 +91,7 @@ class Settings:
     poll_first: float | None = None      # overrides the provider's first poll delay
     poll_max: float | None = None
     rates: Mapping[str, tuple[int, float] | None] = field(default_factory=dict)
+    rate_share: RateShare | None = None  # the part of the account's rate this apply takes
     not_found_grace: float = 600.0       # seconds after submitted_at a task may be unseen
     download_deadline: float = DEADLINE  # seconds for one whole download, redirects included
     task_max_age: float = 2 * 3600.0     # seconds after submitted_at that polling gives up
@@ -139,7 +146,9 @@ class Executor:
         self.keeper = keeper
         self.tally = Tally()
         self.refused: dict[str, str] = {}   # provider → why no new creates start
-        self.limiters = {name: RateLimiter(settings.rates.get(name, c.limits.create_rate))
+        self._answered: dict[str, float] = {}  # task id → when its create was answered
+        self.limiters = {name: RateLimiter(shared_rate(
+                             settings.rates.get(name, c.limits.create_rate), settings.rate_share))
                          for name, c in clients.items()}
         self.schedules = {name: PollSchedule(settings.poll_first or c.limits.first_poll,
                                              settings.poll_max or c.limits.max_poll)
@@ -275,6 +284,7 @@ class Executor:
                 await self._put_back(combo, previous)
                 return failed(exc.message)
             # cancelled mid-request (^C): the intent stays, as it must
+            self._answered[task_id] = ticket[0]   # the task's age counts from the answer
             entry = intent.evolve(state=State.SUBMITTED, task_id=task_id, error=None,
                                   submitted_at=now_iso())
             await self.recorder.record(entry)
@@ -302,18 +312,34 @@ class Executor:
 
     # -- poll --------------------------------------------------------------------------------
 
-    async def _poll(self, combo: Combination, entry: LockEntry) -> TaskState | Finished:
-        """Poll until the task is final: its final state, or how the item ended."""
+    async def _poll(self, combo: Combination, entry: LockEntry, *, fresh: bool = True
+                    ) -> TaskState | Finished:
+        """Poll until the task is final: its final state, or how the item ended. ``fresh``:
+        the task was created by this apply just now (its age is known)."""
+        schedule = self.schedules[combo.provider]
+        scout = schedule.enlist()
+        try:
+            return await self._poll_until_final(combo, entry, schedule, scout, fresh)
+        finally:
+            if scout is not None:
+                schedule.dismiss(scout)
+
+    async def _poll_until_final(self, combo: Combination, entry: LockEntry,
+                                schedule: PollSchedule, scout: int | None, fresh: bool,
+                                ) -> TaskState | Finished:
         assert entry.task_id is not None
         client = self.clients[combo.provider]
-        schedule = self.schedules[combo.provider]
-        started, since = time.monotonic(), time.time()
+        started = self._answered.pop(entry.task_id, None) or time.monotonic()
+        since = time.time()
         polls = errors = 0
+        running = 0.0   # age at the last poll that saw the task unfinished
         unreadable = f"cannot read task {entry.task_id}: {{}}; it stays recorded, run apply " \
                      "again to resume it"
         while True:
-            await self.wakeups.pause(entry.task_id,
-                                     schedule.delay(polls, time.monotonic() - started))
+            # a task that is not scouting also wakes when the scouts learn the expected time
+            learnt = None if scout is not None or schedule.learnt.is_set() else schedule.learnt
+            await self.wakeups.pause(entry.task_id, schedule.delay(
+                polls, time.monotonic() - started, scout=scout), early=learnt)
             if self.stopping:
                 return stopped(f"task {entry.task_id} is recorded as submitted; the next "
                                "apply resumes it at no cost")
@@ -344,10 +370,12 @@ class Executor:
                 return failed(unreadable.format(exc.message))
             polls += 1
             self.tally.polls += 1
-            if state.status == TaskStatus.SUCCEEDED:
-                schedule.finished(time.monotonic() - started)
+            looked = time.monotonic() - started
+            if state.status == TaskStatus.SUCCEEDED and (fresh or state.took is not None):
+                schedule.finished(state.took, running=running, done=looked)
             if state.status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED):
                 return state
+            running = looked
             age = _age(entry.submitted_at, since)
             if age >= self.settings.task_max_age:   # after a poll: every apply looks once
                 return stopped(f"task {entry.task_id} is still generating after {age:.0f}s "
@@ -356,7 +384,7 @@ class Executor:
 
     async def _resume(self, combo: Combination, entry: LockEntry) -> Finished:
         """A task submitted earlier: poll it, download what it made."""
-        state = await self._poll(combo, entry)
+        state = await self._poll(combo, entry, fresh=False)
         if isinstance(state, Finished):
             return state
         if state.status == TaskStatus.SUCCEEDED:

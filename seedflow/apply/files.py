@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from seedflow.atomic import fsync_dir, temp_beside
+from seedflow.atomic import fsync_dir, orphaned, temp_beside
 from seedflow.lock.model import LockedImage
 from seedflow.outputs import OutputRoot
 from seedflow.outputs.statcache import StatCache, stat_key
@@ -55,7 +55,8 @@ class OutputFiles:
         self._swept.add(folder)
         with contextlib.suppress(OSError):
             for stale in folder.glob(".*.part"):
-                stale.unlink(missing_ok=True)
+                if orphaned(stale):   # not another apply's download in progress (a shard's)
+                    stale.unlink(missing_ok=True)
 
 
 def _copy_atomic(source: Path, dest: Path) -> None:

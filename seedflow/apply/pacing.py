@@ -8,6 +8,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import TypeVar
 
 Ticket = list[float]
@@ -76,28 +77,126 @@ def backoff_delay(attempt: int, base: float, *, cap: float = 60.0,
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
-class PollSchedule:
-    """Adaptive polling: first look near the expected generation time, then back off.
+Rate = tuple[int, float]
+"""``(count, seconds)``: at most ``count`` creates in any ``seconds`` window."""
 
-    The expected time is learnt from the tasks that finished in this run (their median time to
-    success), starting from the configured first delay. Later polls come at a growing fraction
-    of it, up to ``max_poll``; a task that takes far longer than usual is polled rarely.
+
+@dataclass(frozen=True)
+class RateShare:
+    """This apply is number ``k`` (1-based; 0: unknown) of ``len(weights)`` applies that run at
+    once on one account, each with ``weights[i]`` combinations to create."""
+
+    k: int
+    weights: tuple[int, ...]
+
+
+def shared_rate(rate: Rate | None, share: RateShare | None) -> Rate | None:
+    """This apply's part of an account's create ``rate``.
+
+    The ``count`` creates per window are apportioned to the applies in proportion to their
+    weights (largest remainder; every apply computes the same split from the same weights), so
+    together they never offer more than the account takes: each keeps its own sliding window, and
+    their sum in any window is at most the sum of their parts. An apply of unknown position takes
+    ``count // m``. With fewer creates per window than applies (or a part that rounds to
+    nothing), an apply sends one create per ``m / count`` windows: the average, no longer a hard
+    guarantee (a rare 429 is then waited out).
     """
+    if rate is None or share is None or len(share.weights) <= 1:
+        return rate
+    count, window = rate
+    m = len(share.weights)
+    if count < m:
+        return 1, window * m / count
+    part = apportion(count, share.weights)[share.k - 1] if 1 <= share.k <= m else count // m
+    return (part, window) if part else (1, window * m / count)
+
+
+def apportion(count: int, weights: tuple[int, ...]) -> list[int]:
+    """``count`` split in proportion to ``weights`` (equally if they are all 0), whole numbers
+    that add up to ``count``: largest remainders first, ties to the larger weight, then the
+    earlier one."""
+    total = sum(weights)
+    shares = [count * (w if total else 1) / (total or len(weights)) for w in weights]
+    parts = [int(share) for share in shares]
+    order = sorted(range(len(weights)),
+                   key=lambda i: (parts[i] - shares[i], -weights[i], i))
+    for i in order[:count - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+class PollSchedule:
+    """When to look at a task again, learnt from how long this run's tasks took.
+
+    What is learnt is each succeeded task's generation time as the provider reported it (the
+    median of the last 50, so a few absurd answers do not move it); when a provider reports
+    none, the middle of the interval between the last poll that saw it running and the one that
+    saw it done. A task is first looked at when it reaches the expected time, then again after
+    a fraction of the time it has taken so far (so a slow task costs a few polls, not one every
+    couple of seconds), never less often than every ``maximum`` seconds.
+
+    Until something is learnt, at most :attr:`SCOUTS` tasks *scout*: they look early (near
+    ``PROBE``, or the provider's ``first`` hint if sooner) and then each time a fixed fraction
+    of their age has passed, their looks interleaved, so the first success is seen soon after
+    it happens whatever the generation time. The other tasks wait until the scouts learn
+    something (:attr:`learnt` wakes them), or ``maximum`` if they never do.
+    """
+
+    SCOUTS = 3
+    PROBE = 0.25         # a scout's first look, seconds
+    SCOUT_STEP = 0.2     # a scout looks again after this fraction of its age
+    STEP = 0.15          # after the expected time: again after this fraction of the age
+    SHORTEST = 0.005     # no two looks at one task closer than this
 
     def __init__(self, first: float, maximum: float) -> None:
         self.first = first
-        self.maximum = max(maximum, first)
+        self.maximum = max(maximum, first, self.SHORTEST)
+        self.learnt = asyncio.Event()
         self._seen: deque[float] = deque(maxlen=50)
+        self._scouts: set[int] = set()
 
-    def expected(self) -> float:
-        return statistics.median(self._seen) if self._seen else self.first
+    def expected(self) -> float | None:
+        """The expected generation time, or None while nothing is learnt."""
+        return statistics.median(self._seen) if self._seen else None
 
-    def delay(self, polls_done: int, elapsed: float) -> float:
+    def enlist(self) -> int | None:
+        """The scout number of a task starting to be polled now, or None if it does not scout
+        (pass it to :meth:`dismiss` when its polling ends)."""
+        if self._seen or len(self._scouts) >= self.SCOUTS:
+            return None
+        number = min(set(range(self.SCOUTS)) - self._scouts)
+        self._scouts.add(number)
+        return number
+
+    def dismiss(self, number: int) -> None:
+        self._scouts.discard(number)
+
+    def delay(self, polls_done: int, age: float, *, scout: int | None = None) -> float:
+        """Seconds until the next look at a task polled ``polls_done`` times, ``age`` seconds
+        after it was created (``scout``: its number, from :meth:`enlist`)."""
         expected = self.expected()
-        if polls_done == 0:
-            return max(0.05, expected - elapsed)
-        step = max(0.1, expected * 0.1) * 1.6 ** (polls_done - 1)
-        return min(self.maximum, step)
+        if expected is not None and age < expected:
+            return max(self.SHORTEST, expected - age)
+        if expected is not None:
+            step = self.STEP * age
+        elif scout is not None and polls_done == 0:
+            # the scouts' looks interleave: together they look SCOUTS times as often
+            step = min(self.PROBE, self.first) * (1 + self.SCOUT_STEP) ** (scout / self.SCOUTS)
+        elif scout is not None:
+            step = self.SCOUT_STEP * age
+        else:   # until the scouts learn (which wakes it), or if they never do
+            step = self.maximum
+        return min(self.maximum, max(self.SHORTEST, step))
 
-    def finished(self, took: float) -> None:
-        self._seen.append(took)
+    def finished(self, reported: float | None, *, running: float, done: float) -> None:
+        """A task succeeded: the provider reported ``reported`` seconds (or None); the last
+        poll that saw it running was at age ``running`` (0 if none), the one that saw it done
+        at ``done``."""
+        if reported is not None:
+            took = reported
+        elif running > 0 or not self._seen:
+            took = (running + done) / 2
+        else:   # done at its first look: nothing new about how much sooner it was done
+            return
+        self._seen.append(min(max(took, self.SHORTEST), 24 * 3600.0))
+        self.learnt.set()

@@ -2,10 +2,14 @@
 
 Environment (DESIGN §4): ``APIKLEY_API_KEY``, ``MODELLIX_API_KEY``;
 ``SEEDFLOW_APIKLEY_BASE_URL``, ``SEEDFLOW_MODELLIX_BASE_URL``; ``SEEDFLOW_CONCURRENCY``;
-``SEEDFLOW_POLL_INTERVAL`` (first poll delay), ``SEEDFLOW_POLL_MAX``; ``SEEDFLOW_RETRY_BASE``;
+``SEEDFLOW_POLL_INTERVAL`` (the scouts' first look, when sooner than 0.25 s; see
+:class:`~seedflow.apply.pacing.PollSchedule`), ``SEEDFLOW_POLL_MAX`` (longest interval);
+``SEEDFLOW_RETRY_BASE``;
 ``SEEDFLOW_NOT_FOUND_GRACE`` (seconds after its create that a task the provider says it does not
 know is still polled, default 600);
-``SEEDFLOW_APIKLEY_RATE`` / ``SEEDFLOW_MODELLIX_RATE`` (``20/10s`` or ``0``);
+``SEEDFLOW_APIKLEY_RATE`` / ``SEEDFLOW_MODELLIX_RATE`` (``20/10s`` or ``0``: the *account's*
+create rate); ``SEEDFLOW_SHARDS_PER_ACCOUNT`` (how many applies share that rate at once; default
+N under ``--shard K/N``, else 1; see :func:`rate_share`);
 ``SEEDFLOW_DOWNLOAD_DEADLINE`` (seconds one image download may take, default 300);
 ``SEEDFLOW_TASK_MAX_AGE`` (seconds after ``submitted_at`` that apply stops waiting for a task,
 default 7200; the next apply resumes it). For the simulated
@@ -34,6 +38,7 @@ import httpx
 
 from seedflow.apply.executor import Settings
 from seedflow.apply.network import AddressGuard
+from seedflow.apply.pacing import RateShare
 from seedflow.apply.transport import ShardedTransport
 from seedflow.errors import SeedflowError
 from seedflow.providers import PROVIDERS, ProviderSpec
@@ -59,7 +64,31 @@ def _number(name: str, env: Mapping[str, str], *, integer: bool = False) -> Any:
     return value
 
 
-def settings_from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+def rate_share(shard: tuple[int, int] | None, env: Mapping[str, str] = os.environ,
+               sizes: tuple[int, ...] | None = None) -> RateShare | None:
+    """Which part of the account's create rate this apply takes, or None for all of it.
+
+    Shards of one split run at once and, by default, on one account: ``--shard K/N`` takes a
+    part in proportion to its ``sizes[K-1]`` (the combinations of each share; equal parts if not
+    given). ``SEEDFLOW_SHARDS_PER_ACCOUNT=M`` says how many really share one account (1: each
+    shard has its own; M ≠ N: equal parts of unknown position, also for M unrelated applies on
+    one account, without --shard).
+    """
+    sharing = _number("SEEDFLOW_SHARDS_PER_ACCOUNT", env, integer=True)
+    if shard is not None and sharing in (None, shard[1]):
+        k, n = shard
+        return RateShare(k, sizes if sizes and len(sizes) == n else (1,) * n)
+    if sharing is None or sharing == 1:
+        return None
+    return RateShare(0, (1,) * sharing)
+
+
+def settings_from_env(env: Mapping[str, str] = os.environ, *,
+                      shard: tuple[int, int] | None = None,
+                      shard_sizes: tuple[int, ...] | None = None,
+                      **overrides: Any) -> Settings:
+    """The settings of one apply (``shard``: its ``--shard K/N``; ``shard_sizes``: the
+    combinations in each share K of N)."""
     rates = {name: parse_rate(env[spec.rate_env]) for name, spec in PROVIDERS.items()
              if spec.rate_env and env.get(spec.rate_env)}
     values: dict[str, Any] = {
@@ -69,6 +98,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ, **overrides: Any) -> 
         "download_deadline": _number("SEEDFLOW_DOWNLOAD_DEADLINE", env),
         "task_max_age": _number("SEEDFLOW_TASK_MAX_AGE", env),
         "rates": rates,
+        "rate_share": rate_share(shard, env, shard_sizes),
     }
     base = _number("SEEDFLOW_RETRY_BASE", env)
     if base is not None:

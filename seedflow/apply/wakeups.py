@@ -61,17 +61,18 @@ class Wakeups:
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep, unless and until a stop comes."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+    async def sleep(self, seconds: float, early: asyncio.Event | None = None) -> None:
+        """Sleep, unless and until a stop (or ``early``) comes."""
+        await _first(seconds, self._stop, early)
 
-    async def pause(self, task_id: str, seconds: float) -> None:
-        """Sleep until the next poll, or until a callback says the task has news."""
+    async def pause(self, task_id: str, seconds: float,
+                    early: asyncio.Event | None = None) -> None:
+        """Sleep until the next poll, or until a callback says the task has news (or
+        ``early`` is set: the poll schedule learnt something)."""
         if self.stopped:
             return
         if self.callbacks is None:
-            await self.sleep(seconds)
+            await self.sleep(seconds, early)
             return
         self._polled.add(task_id)
         # news came while the poll was in flight, or before the task's first poll
@@ -82,9 +83,7 @@ class Wakeups:
             return
         event = self._waiting[task_id] = asyncio.Event()
         try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            pass
+            await _first(seconds, event, early)
         finally:
             self._waiting.pop(task_id, None)
             self._woken.discard(task_id)
@@ -103,3 +102,17 @@ class Wakeups:
             event = self._waiting.get(task_id)
             if event:
                 event.set()
+
+
+async def _first(seconds: float, event: asyncio.Event, other: asyncio.Event | None) -> None:
+    """Wait until ``event`` or ``other`` is set, or for ``seconds``."""
+    if other is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+        return
+    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import glob
 import re
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from seedflow.errors import SeedflowError
@@ -21,7 +23,18 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def in_shard(fingerprint: str, shard: tuple[int, int]) -> bool:
     k, n = shard
-    return int(fingerprint[:12], 16) % n == k - 1
+    return share_of(fingerprint, n) == k
+
+
+def share_of(fingerprint: str, n: int) -> int:
+    """The K (1..N) whose share of N holds ``fingerprint``."""
+    return int(fingerprint[:12], 16) % n + 1
+
+
+def shard_sizes(fingerprints: Iterable[str], n: int) -> tuple[int, ...]:
+    """How many of ``fingerprints`` each share K of N holds (K = 1 first)."""
+    counts = Counter(share_of(fingerprint, n) for fingerprint in fingerprints)
+    return tuple(counts[k] for k in range(1, n + 1))
 
 
 def fragment_path(lock_path: Path, shard: tuple[int, int]) -> Path:

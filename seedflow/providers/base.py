@@ -10,8 +10,9 @@ Failures are raised as the hierarchy in :mod:`seedflow.providers.errors`. The
 from __future__ import annotations
 
 import enum
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from seedflow.errors import SeedflowError
@@ -34,12 +35,14 @@ class TaskState:
     """One observation of a task: its status, its image URLs once SUCCEEDED (none when the
     provider reported success without a result: the task is over with nothing to download),
     and the provider's failure code and message once FAILED (redacted at the boundary: they go
-    into the lock and the output)."""
+    into the lock and the output). ``took`` is the generation time the provider reported, in
+    seconds (:func:`reported_seconds`), or None: polling learns from it."""
 
     status: TaskStatus
     image_urls: tuple[str, ...] = ()
     error_code: str | None = None
     error_message: str | None = None
+    took: float | None = field(default=None, compare=False)  # a measurement, not the state
 
 
 @dataclass(frozen=True)
@@ -100,3 +103,23 @@ def parse_rate(text: str) -> tuple[int, float] | None:
         return int(match[1]), float(match[2])
     raise SeedflowError(f"invalid rate {text!r}: write COUNT/SECONDSs, e.g. 20/10s "
                         "(at most 20 creates per 10 seconds), or 0 for no limit")
+
+
+MAX_REPORTED = 24 * 3600.0
+"""A reported generation time beyond a day is not believed."""
+
+
+def reported_seconds(value: Any, *, unit: float = 1.0) -> float | None:
+    """A duration a provider reported, in ``unit`` seconds (0.001 for milliseconds), as
+    seconds; None when it is missing or not believable: not a number (a numeric string is
+    read), not finite, negative or zero, or over :data:`MAX_REPORTED`. Provider answers are
+    untrusted: this never raises."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value) * unit
+    except (ValueError, OverflowError):
+        return None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_REPORTED:
+        return None
+    return seconds

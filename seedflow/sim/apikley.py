@@ -122,6 +122,7 @@ class Apikley:
         progress = task.progress(now)
         state, began = stage(progress, STAGES, "fail" if task.fails else "success")
         done = progress >= 1.0
+        times = self._config.report_times
         urls = task.file_urls(base_url) if state == "success" and not task.empty else None
         return {
             "taskId": task.id,
@@ -131,10 +132,10 @@ class Apikley:
             "resultJson": dumps({"resultUrls": urls}) if urls else "",
             "failCode": FAIL_CODE if state == "fail" else "",
             "failMsg": FAIL_MSG if state == "fail" else "",
-            "costTime": task.ms_at(1.0) - task.created_ms if done else None,
-            "completeTime": task.ms_at(1.0) if done else None,
-            "createTime": task.created_ms,
-            "updateTime": task.ms_at(began),
+            "costTime": task.ms_at(1.0) - task.created_ms if done and times else None,
+            "completeTime": task.ms_at(1.0) if done and times else None,
+            "createTime": task.created_ms if times else None,
+            "updateTime": task.ms_at(began) if times else None,
         }
 
     def callback(self, task: Task, now: float, base_url: str) -> dict[str, Any]:

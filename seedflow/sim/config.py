@@ -89,7 +89,9 @@ class SimConfig:
     seed: int = 0
     """Seeds the random draws (latency spread, failures, fault rates)."""
     rate_limit: tuple[int, float] | None = None
-    """At most COUNT accepted creates per SECONDS window across both protocols, else 429."""
+    """At most COUNT accepted creates per SECONDS window across both protocols, else 429: one
+    account's limit, shared by every client of this simulator (several applies or shards at
+    once), with each refusal counted in ``Counters.rejected_429``."""
     fail_rate: float = 0.0
     """Fraction of accepted tasks that end failed."""
     fault_rates: dict[Fault, float] = field(default_factory=dict)
@@ -126,6 +128,11 @@ class SimConfig:
     """Seconds after its create during which a poll of a task answers "not found" (Apikley:
     HTTP 200, body code 422 ``recordInfo is null``; Modellix: HTTP 404), as a provider's status
     store can lag behind its creates."""
+    report_times: bool = True
+    """Report each task's generation time as the real services do (Apikley ``costTime``,
+    ``createTime``, ``completeTime`` in unix milliseconds; Modellix ``duration`` in
+    milliseconds and ``result.extensions`` times); False serves them null, as a provider that
+    reports nothing."""
     echo_key: bool = False
     """Quote the request's Authorization header back in every text written for people: error
     messages, failMsg/failCode, Modellix's error code and message (a careless provider; tests

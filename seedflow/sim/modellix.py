@@ -92,7 +92,8 @@ class Modellix:
             "status": self._config.state_words.get(status, status),
             "task_id": task.id,
             "model_id": MODEL_ID,
-            "duration": task.ms_at(task.progress(now)) - task.created_ms,
+            "duration": task.ms_at(task.progress(now)) - task.created_ms
+                        if self._config.report_times else None,
             "result": self._result(task, base_url) if task.succeeded(now) else None,
         }
         if status == "failed":
@@ -145,7 +146,8 @@ class Modellix:
         return {
             "resources": resources,
             "metadata": {"image_count": task.images, "request_id": _request_id(task)},
-            "extensions": {"submit_time": _iso(task.created_ms), "end_time": _iso(task.ms_at(1))},
+            "extensions": {"submit_time": _iso(task.created_ms), "end_time": _iso(task.ms_at(1))}
+            if self._config.report_times else {},
         }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from seedflow.providers import bounded, errors
-from seedflow.providers.base import ProviderLimits, TaskState, TaskStatus
+from seedflow.providers.base import ProviderLimits, TaskState, TaskStatus, reported_seconds
 from seedflow.providers.errors import Boundary, ProviderError, RequestRejected, check_api_key
 
 KEY_ENV = "APIKLEY_API_KEY"
@@ -148,7 +148,32 @@ def task_state(record: Mapping[str, Any]) -> TaskState:
         return TaskState(status)
     if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
         raise ValueError("resultJson.resultUrls is not a list of URLs")
-    return TaskState(status, image_urls=tuple(urls))
+    return TaskState(status, image_urls=tuple(urls), took=generation_time(record))
+
+
+def generation_time(record: Mapping[str, Any]) -> float | None:
+    """How long the task took, in seconds, as the record reports it (None if it does not).
+
+    ``completeTime`` − ``createTime`` (unix milliseconds) is the wait a create sees, queue
+    included, so it is preferred; ``costTime`` (milliseconds: the documented record has
+    ``costTime`` 15000 within a 32,000 ms create-to-complete span, FACTS.md) may leave the
+    queue out. Any value that is missing, not a number or not believable is ignored.
+    """
+    created, completed = _number(record.get("createTime")), _number(record.get("completeTime"))
+    if created is not None and completed is not None:
+        span = reported_seconds(completed - created, unit=0.001)
+        if span is not None:
+            return span
+    return reported_seconds(record.get("costTime"), unit=0.001)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:   # an int too large for a float
+        return None
 
 
 def failure(record: Mapping[str, Any]) -> tuple[str | None, str | None]:

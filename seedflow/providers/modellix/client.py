@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from seedflow.providers import bounded
-from seedflow.providers.base import ProviderLimits, TaskState, TaskStatus
+from seedflow.providers.base import ProviderLimits, TaskState, TaskStatus, reported_seconds
 from seedflow.providers.errors import (
     Ambiguous,
     AuthFailed,
@@ -155,7 +156,34 @@ def task_state(data: Mapping[str, Any]) -> TaskState:
         if isinstance(resources, list) else ()
     if not urls:
         raise ValueError("result.resources[] holds no url")
-    return TaskState(status, image_urls=urls)
+    return TaskState(status, image_urls=urls, took=generation_time(data))
+
+
+def generation_time(data: Mapping[str, Any]) -> float | None:
+    """How long the task took, in seconds, as the result reports it (None if it does not):
+    ``duration`` in milliseconds (the documented result has ``duration`` 3500 beside
+    ``extensions`` times 10:00:00 → 10:00:03, FACTS.md), else ``result.extensions``
+    ``end_time`` − ``submit_time`` (whole seconds). Anything unreadable is ignored."""
+    took = reported_seconds(data.get("duration"), unit=0.001)
+    if took is not None:
+        return took
+    result = data.get("result")
+    extensions = result.get("extensions") if isinstance(result, dict) else None
+    if not isinstance(extensions, dict):
+        return None
+    start, end = _moment(extensions.get("submit_time")), _moment(extensions.get("end_time"))
+    return reported_seconds(end - start) if start is not None and end is not None else None
+
+
+def _moment(value: Any) -> float | None:
+    """An ISO 8601 time as unix seconds, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo else None
 
 
 def _failure(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
