@@ -99,3 +99,40 @@ def apply_pipeline(folder: Path, tasks: int, name: str = "apply") -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def unrelated_lock(pipeline: Path, count: int) -> Path:
+    """:func:`lock_everything`, plus ``count`` finished entries of an asset the pipeline no
+    longer has (a long history), written line by line: a million entries take seconds, not
+    the minutes building and sorting LockEntry objects would."""
+    lock = lock_everything(pipeline)
+    with lock.open("a", encoding="utf-8") as out:
+        for start in range(0, count, 10_000):   # "history[...]" sorts after the pipeline's
+            out.write("".join(_history_line(i) for i in range(start, min(count, start + 10_000))))
+    assert _history_line(0) == _history_entry(0).line() + "\n"
+    return lock
+
+
+def _history_fingerprint(i: int) -> str:
+    return f"{(i * 0x9E3779B97F4A7C15 + 1) % 2**128:032x}"
+
+
+def _history_line(i: int) -> str:
+    """What LockEntry.line() writes for :func:`_history_entry` (the fixture checks one)."""
+    return (f'{{"fingerprint":"{_history_fingerprint(i)}","address":"history[n={i:07d}]",'
+            '"asset":"history","provider":"apikley","state":"succeeded",'
+            f'"task_id":"task_{i}","submitted_at":"2026-01-01T00:00:00Z",'
+            '"completed_at":"2026-01-01T00:00:10Z","attempts":1,"request":{"model":'
+            '"bytedance/seedream-v4-text-to-image","input":{"prompt":"an old image number '
+            f'{i}","image_size":"square_hd"}}}},"images":[{{"path":"old/{i}.png","sha256":"'
+            f'{"0" * 64}","size":1000,"url":"https://example.invalid/{i}.png"}}]}}\n')
+
+
+def _history_entry(i: int) -> LockEntry:
+    return LockEntry(
+        fingerprint=_history_fingerprint(i), address=f"history[n={i:07d}]", asset="history",
+        provider="apikley", state=State.SUCCEEDED, task_id=f"task_{i}",
+        submitted_at="2026-01-01T00:00:00Z", completed_at="2026-01-01T00:00:10Z",
+        request={"model": "bytedance/seedream-v4-text-to-image",
+                 "input": {"prompt": f"an old image number {i}", "image_size": "square_hd"}},
+        images=(LockedImage(f"old/{i}.png", "0" * 64, 1000, f"https://example.invalid/{i}.png"),))

@@ -55,8 +55,22 @@ def _child() -> None:
     code = main(sys.argv[1:])
     usage = resource.getrusage(resource.RUSAGE_SELF)
     sys.stdout.flush()
-    print(f"\nBENCH {usage.ru_utime + usage.ru_stime:.4f} {usage.ru_maxrss}", file=sys.stderr)
+    print(f"\nBENCH {usage.ru_utime + usage.ru_stime:.4f} {_peak_kb(usage)}", file=sys.stderr)
     sys.exit(code)
+
+
+def _peak_kb(usage: resource.struct_rusage) -> int:
+    """This process's own peak resident size. Linux carries ``ru_maxrss`` over an exec from the
+    process that forked it, so a benchmark process grown large (it keeps what earlier children
+    printed) would lend every later child its own size; ``VmHWM`` belongs to the new image."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return usage.ru_maxrss
 
 
 if __name__ == "__main__":

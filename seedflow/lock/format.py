@@ -17,6 +17,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 
 from seedflow import __version__
 from seedflow.errors import LockError
+from seedflow.lock.decode import entry_from_line
 from seedflow.lock.model import (
     ADDRESS_KEY,
     FINGERPRINT_HEX_LENGTH,
@@ -27,7 +28,6 @@ from seedflow.lock.model import (
     LockEntry,
     check_line_size,
     decode_line,
-    entry_from_json,
     header_line,
     sort_key,
 )
@@ -45,12 +45,11 @@ def parse_entries(text: str, name: str, *, only: Collection[str] | None,
     """The entries by fingerprint, and the lines left unparsed (fingerprint → line): with
     ``only``, a line seedflow wrote whose fingerprint is not in it is kept as text. Conflict
     markers, the header and duplicate fingerprints are still checked on every line."""
-    lines = text.splitlines()
+    lines = split_lines(text)
     _check_conflicts(lines, name)
     if not lines:
-        raise LockError(f"{name} is empty. A lockfile always has a header line; restore it from "
-                        "git, or delete it only if you mean to regenerate everything (paid)")
-    _check_header(lines[0], name)
+        raise empty_error(name)
+    check_header(lines[0], name)
     entries: dict[str, LockEntry] = {}
     unparsed: dict[str, str] = {}
     for number, line in enumerate(lines[1:], start=2):
@@ -65,13 +64,21 @@ def parse_entries(text: str, name: str, *, only: Collection[str] | None,
             fingerprint = entry.fingerprint
         assert fingerprint is not None
         if fingerprint in entries or fingerprint in unparsed:
-            raise LockError(f"{name}:{number}: fingerprint {fingerprint} appears twice; "
-                            "restore the lockfile from git, or delete the line of the older task")
+            raise twice_error(name, number, fingerprint)
         if skip:
             unparsed[fingerprint] = line
         else:
             entries[fingerprint] = entry
     return entries, unparsed
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of lockfile text: split at "\n" only (a "\r" before it dropped). A prompt may
+    hold U+2028 or U+0085, which JSON leaves as they are and ``str.splitlines`` would split."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 # Where an entry line's leading keys are (LockEntry.to_json writes them first, compact JSON).
@@ -101,13 +108,37 @@ def _raw_sort_key(fingerprint: str, line: str) -> tuple[str, str]:
 def _check_conflicts(lines: list[str], name: str) -> None:
     for number, line in enumerate(lines, start=1):
         if line.startswith(CONFLICT_MARKERS):
-            raise LockError(
-                f"{name}:{number}: the lockfile has git merge conflict markers. Redo the merge "
-                "with seedflow's merge driver (docs/ci.md, \"A lockfile that already has "
-                "conflict markers\"), which combines both sides' entries, then run plan again")
+            raise conflict_error(name, number)
 
 
-def _check_header(line: str, name: str) -> None:
+# The errors of a lockfile, shared with the streaming reader (seedflow.lock.read).
+
+def conflict_error(name: str, number: int) -> LockError:
+    return LockError(
+        f"{name}:{number}: the lockfile has git merge conflict markers. Redo the merge "
+        "with seedflow's merge driver (docs/ci.md, \"A lockfile that already has "
+        "conflict markers\"), which combines both sides' entries, then run plan again")
+
+
+def empty_error(name: str) -> LockError:
+    return LockError(f"{name} is empty. A lockfile always has a header line; restore it from "
+                     "git, or delete it only if you mean to regenerate everything (paid)")
+
+
+def twice_error(name: str, number: int, fingerprint: str) -> LockError:
+    return LockError(f"{name}:{number}: fingerprint {fingerprint} appears twice; "
+                     "restore the lockfile from git, or delete the line of the older task")
+
+
+def entry_error(name: str, number: int, exc: ValueError) -> LockError:
+    """The error for an entry line that is not JSON, or not a valid entry."""
+    if isinstance(exc, json.JSONDecodeError):
+        return LockError(f"{name}:{number}: not valid JSON ({exc.msg}); the lockfile is "
+                         "corrupt. Restore it from git rather than deleting it")
+    return LockError(f"{name}:{number}: invalid entry: {exc}")
+
+
+def check_header(line: str, name: str) -> None:
     try:
         header = decode_line(line)
     except (json.JSONDecodeError, EntryFormatError):
@@ -132,12 +163,9 @@ def _check_size(line: str, name: str, number: int) -> None:
 
 def _parse_entry(line: str, name: str, number: int) -> LockEntry:
     try:
-        return entry_from_json(decode_line(line))
-    except json.JSONDecodeError as exc:
-        raise LockError(f"{name}:{number}: not valid JSON ({exc.msg}); the lockfile is corrupt. "
-                        "Restore it from git rather than deleting it") from None
-    except EntryFormatError as exc:
-        raise LockError(f"{name}:{number}: invalid entry: {exc}") from None
+        return entry_from_line(line)
+    except (json.JSONDecodeError, EntryFormatError) as exc:
+        raise entry_error(name, number, exc) from None
 
 
 def lock_text(entries: Iterable[LockEntry], unparsed: Mapping[str, str] | None = None) -> str:

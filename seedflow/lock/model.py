@@ -13,7 +13,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from seedflow.limits import MAX_INT_DIGITS, MAX_JSON_DEPTH, MAX_LOCK_LINE
 
@@ -67,12 +69,19 @@ _RANK_ACROSS_TASKS = {State.FAILED: 0, State.UNCERTAIN: 1, State.SUBMITTED: 2, S
 _BY_VALUE: dict[str, State] = {state.value: state for state in State}
 
 
+# seedflow.lock.decode has msgspec build these records straight from a line. The constraints
+# below apply only there (a decoded line must satisfy entry_from_json's rules); built in Python,
+# these are plain frozen dataclasses.
+Text = Annotated[str, msgspec.Meta(min_length=1)]     # a non-empty string
+Count = Annotated[int, msgspec.Meta(ge=0)]            # a whole number, 0 or more
+
+
 @dataclass(frozen=True, slots=True)
 class LockedImage:
-    path: str        # relative to the pipeline's folder, POSIX separators
-    sha256: str
-    size: int
-    url: str
+    path: Text        # relative to the pipeline's folder, POSIX separators
+    sha256: Annotated[str, msgspec.Meta(min_length=64, max_length=64)]
+    size: Count
+    url: Text
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "size": self.size, "url": self.url}
@@ -83,10 +92,10 @@ class LockEntry:
     """One combination's task: ``uncertain`` (a create may have reached the provider, no id),
     ``submitted`` (task id known, images not all downloaded), ``succeeded`` or ``failed``."""
 
-    fingerprint: str
-    address: str
-    asset: str
-    provider: str
+    fingerprint: Text
+    address: Text
+    asset: Text
+    provider: Text
     state: State
     request: Mapping[str, Any]
     task_id: str | None = None
@@ -95,7 +104,7 @@ class LockEntry:
     result_urls: tuple[str, ...] = ()
     images: tuple[LockedImage, ...] = ()
     error: str | None = None
-    attempts: int = 1
+    attempts: Count = 1
     unsent: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -110,7 +119,8 @@ class LockEntry:
             FINGERPRINT_KEY: self.fingerprint, ADDRESS_KEY: self.address, "asset": self.asset,
             "provider": self.provider, "state": self.state, "task_id": self.task_id,
             "submitted_at": self.submitted_at, "completed_at": self.completed_at,
-            "attempts": self.attempts, "request": self.request,
+            "attempts": self.attempts,
+            "request": self.request if isinstance(self.request, dict) else dict(self.request),
         }
         if self.unsent:
             data["unsent"] = self.unsent

@@ -156,12 +156,20 @@ class OutputRoot:
 
     def shown(self, stored: str) -> str:
         """``stored`` relative to the current directory, as people see it."""
-        cwd = os.getcwd()
-        head, shown = _root_prefixes(self.folder, self.output_dir, cwd)
-        rest = stored[len(head):]
-        if shown is not None and stored.startswith(head) and ".." not in rest:
-            return shown + rest  # every output: the root converted once
-        return _from_cwd(self.folder, stored, cwd)
+        return self.shower()(stored)
+
+    def shower(self) -> Callable[[str], str]:
+        """:meth:`shown`, with the current directory looked up once (for many paths)."""
+        folder, cwd = self.folder, os.getcwd()
+        head, shown = _root_prefixes(folder, self.output_dir, cwd)
+
+        def show(stored: str) -> str:
+            rest = stored[len(head):]
+            if shown is not None and stored.startswith(head) and ".." not in rest:
+                return shown + rest  # every output: the root converted once
+            return _from_cwd(folder, stored, cwd)
+
+        return show
 
     def presence_check(self) -> OutputCheck:
         """Cheap check for plans: the file exists inside output_dir with the recorded size.
@@ -189,10 +197,10 @@ class OutputRoot:
     def cached_check(self, cache: StatCache) -> OutputCheck:
         """The recorded sha256, hashing only files whose ``stat`` the cache has not seen
         (plan and apply: a retouched image of the same size is not "intact")."""
-        base, root = self._abs_folder, self._abs_root
+        root, target_of = self._abs_root, self._target_of()
 
         def intact(stored: str, image: LockedImage) -> bool:
-            target = os.path.normpath(os.path.join(base, stored))
+            target = target_of(stored)
             if not target.startswith(root):
                 return False
             try:
@@ -211,6 +219,22 @@ class OutputRoot:
             return digest == image.sha256
 
         return intact
+
+    def _target_of(self) -> Callable[[str], str]:
+        """The absolute, normal path of a stored path. A path written as seedflow writes
+        outputs (output_dir's stored prefix, then no ``.``, ``..`` or empty part) is joined
+        without normpath, which costs more than the stat at 100,000 files."""
+        base, root = self._abs_folder, self._abs_root
+        head = "" if self.prefix == "." else self.prefix + "/"
+
+        def target_of(stored: str) -> str:
+            probe = "/" + stored[len(head):]
+            if stored.startswith(head) and "/." not in probe and "//" not in probe \
+                    and not probe.endswith("/"):
+                return root + probe[1:]
+            return os.path.normpath(os.path.join(base, stored))
+
+        return target_of
 
     def hash_check(self) -> OutputCheck:
         """Thorough check (verify, apply, ``plan --check-hashes``): the recorded sha256."""
@@ -255,6 +279,15 @@ def _root_prefixes(folder: Path, output_dir: Path, cwd: str) -> tuple[str, str |
 
 
 def _from_cwd(folder: Path, stored: str, cwd: str) -> str:
+    head, _, name = stored.rpartition("/")
+    if head and name not in ("", ".", ".."):   # a file name: its folder converted once
+        shown = _folder_from_cwd(folder, head, cwd)
+        return name if shown == "." else f"{shown}/{name}"
+    return _folder_from_cwd(folder, stored, cwd)
+
+
+@lru_cache(maxsize=1024)
+def _folder_from_cwd(folder: Path, stored: str, cwd: str) -> str:
     target = posixpath.normpath(os.path.join(cwd, folder, stored).replace(os.sep, "/"))
     if target.startswith(cwd + "/"):
         return target[len(cwd) + 1:]

@@ -33,31 +33,39 @@ def cache_path(lock_path: Path) -> Path:
 class StatCache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.known: dict[str, tuple[Key, str]] = _load(path)
+        # stored path → "sha256 size mtime_ns ctime_ns inode", its line as written: one string
+        # holds a million files in a third of the memory tuples of numbers take
+        self.known: dict[str, str] = _load(path)
         self.dirty = False
 
     def sha256(self, stored: str, key: Key) -> str | None:
         """The digest hashed for this path while it had this ``stat``, if any."""
         found = self.known.get(stored)
-        return found[1] if found is not None and found[0] == key else None
+        if found is None or found[65:] != _key_text(key):
+            return None
+        return found[:64]
 
     def remember(self, stored: str, key: Key, sha256: str) -> None:
-        if self.known.get(stored) != (key, sha256):
-            self.known[stored] = (key, sha256)
+        record = f"{sha256} {_key_text(key)}"
+        if self.known.get(stored) != record:
+            self.known[stored] = record
             self.dirty = True
 
     def save(self) -> None:
         """Write the cache if it changed; a cache that cannot be written is simply not kept."""
         if not self.dirty or self.path.is_symlink():
             return
-        lines = [HEADER, *(f"{sha} {k[0]} {k[1]} {k[2]} {k[3]} {stored}"
-                           for stored, (k, sha) in sorted(self.known.items()))]
+        lines = [HEADER, *(f"{record} {stored}" for stored, record in sorted(self.known.items()))]
         with contextlib.suppress(OSError):
             write_atomic(self.path, "\n".join(lines) + "\n")
             self.dirty = False
 
 
-def _load(path: Path) -> dict[str, tuple[Key, str]]:
+def _key_text(key: Key) -> str:
+    return f"{key[0]} {key[1]} {key[2]} {key[3]}"
+
+
+def _load(path: Path) -> dict[str, str]:
     try:
         if path.is_symlink() or path.stat().st_size > MAX_BYTES:
             return {}
@@ -67,14 +75,11 @@ def _load(path: Path) -> dict[str, tuple[Key, str]]:
     lines = text.split("\n")
     if lines[0] != HEADER:
         return {}
-    known: dict[str, tuple[Key, str]] = {}
+    known: dict[str, str] = {}
     for line in lines[1:]:
         parts = line.split(" ", 5)
         if len(parts) != 6 or len(parts[0]) != 64:
             continue
-        try:
-            key = (int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]))
-        except ValueError:
-            continue
-        known[parts[5]] = (key, parts[0])
+        # kept as text: only numbers written as seedflow writes them can ever match a stat
+        known[parts[5]] = line[:len(line) - len(parts[5]) - 1]
     return known

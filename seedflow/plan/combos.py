@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from seedflow.errors import SpecError, SpecErrors
-from seedflow.outputs import OutputRoot, path_problem
+from seedflow.outputs import IMAGE_SUFFIXES, OutputRoot, path_problem
 from seedflow.pipeline.matrix import count, expand
 from seedflow.pipeline.model import Asset, Pipeline
 from seedflow.pipeline.templates import Template, TemplateProblem, render_limits
 from seedflow.pipeline.yamlpos import PathKey
-from seedflow.plan.shapes import Shape, shape
+from seedflow.plan.shapes import Shape, quoted, shape
 from seedflow.providers.native import Problem, overlay
 
 MAX_ERRORS = 50
@@ -91,8 +91,9 @@ def _expand_asset(pipeline: Pipeline, asset: Asset, limit: int, combos: list[Com
 def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:
     shapes = _Shapes(asset)
     prompts = _Memo(asset.prompt)
-    root = OutputRoot(pipeline.folder, pipeline.output_dir).prefix
+    root = _Paths(OutputRoot(pipeline.folder, pipeline.output_dir).prefix)
     labels: dict[tuple[str, int], list[str]] = {}
+    texts: dict[str, str] = {}   # prompt → its JSON text (prompts repeat across a matrix)
     needs_index = "index" in asset.output.names
     for values in expand(asset.matrix):
         params = overlay(asset.params, values)
@@ -118,7 +119,8 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
         yield Combination(
             asset=asset.name, address=address(asset.name, values, labels),
             provider=asset.provider.name, vars=values, request=request.body(prompt),
-            fingerprint=request.fingerprint(prompt), outputs=outputs, unsent=request.unsent)
+            fingerprint=request.fingerprint_quoted(texts.get(prompt) or texts.setdefault(
+                prompt, quoted(prompt))), outputs=outputs, unsent=request.unsent)
 
 
 class _Shapes:
@@ -175,7 +177,7 @@ def _problem_path(asset: Asset, values: Mapping[str, Any], problem: Problem) -> 
     return asset.param_paths.get(problem.param, asset.path)
 
 
-def _outputs(root: str, asset: Asset, context: Mapping[str, Any], images: int,
+def _outputs(root: _Paths, asset: Asset, context: Mapping[str, Any], images: int,
              errors: _Errors) -> tuple[str, ...] | None:
     paths = []
     for index in range(1, images + 1):
@@ -184,13 +186,53 @@ def _outputs(root: str, asset: Asset, context: Mapping[str, Any], images: int,
         except TemplateProblem as exc:
             errors.add((*asset.path, "output"), f"output: {exc}")
             return None
-        problem = path_problem(rendered)
-        if problem:
-            errors.add((*asset.path, "output"), f"output renders {rendered!r}: {problem}")
+        stored = root.stored(rendered)
+        if stored is None:
+            errors.add((*asset.path, "output"),
+                       f"output renders {rendered!r}: {path_problem(rendered)}")
             return None
-        path = posixpath.normpath(rendered)
-        paths.append(path if root == "." else f"{root}/{path}")
+        paths.append(stored)
     return tuple(paths)
+
+
+class _Paths:
+    """Rendered outputs → stored paths: :func:`path_problem` and ``normpath``, decided once per
+    folder and once per file name (100,000 outputs come from a few thousand folders and a few
+    dozen names). A path either shortcut does not clear is judged whole, as before."""
+
+    def __init__(self, root: str) -> None:
+        self.head = "" if root == "." else root + "/"
+        self.folders: dict[str, str | None] = {}
+        self.names: dict[str, bool] = {}
+
+    def stored(self, rendered: str) -> str | None:
+        """The stored path (output_dir's prefix + the normal path), or None for a path that
+        :func:`path_problem` refuses."""
+        folder, _, name = rendered.rpartition("/")
+        if folder and self._name_ok(name):
+            normal = self._folder(folder)
+            if normal is not None:
+                return self.head + (name if normal == "." else f"{normal}/{name}")
+        if path_problem(rendered):
+            return None
+        return self.head + posixpath.normpath(rendered)
+
+    def _folder(self, folder: str) -> str | None:
+        """``normpath(folder)`` when no path in it can be refused for its folder part."""
+        if folder not in self.folders:
+            parts = folder.split("/")
+            fine = ("\x00" not in folder and "\\" not in folder and not folder.startswith("/")
+                    and not (len(folder) > 1 and folder[1] == ":") and ".." not in parts
+                    and not any(part.startswith(".") and part != "." for part in parts))
+            self.folders[folder] = posixpath.normpath(folder) if fine else None
+        return self.folders[folder]
+
+    def _name_ok(self, name: str) -> bool:
+        if name not in self.names:
+            self.names[name] = ("\x00" not in name and "\\" not in name
+                                and not name.startswith(".")
+                                and name.lower().endswith(IMAGE_SUFFIXES))
+        return self.names[name]
 
 
 def address(asset: str, values: Mapping[str, Any],

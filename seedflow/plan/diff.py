@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol, overload
 
 from seedflow.errors import SeedflowError
+from seedflow.lock.decode import EntryBrief
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.outputs import OutputCheck
 from seedflow.plan.combos import Combination
@@ -70,33 +72,100 @@ class PlanItem:
         return self.entry is not None and self.entry.state == State.UNCERTAIN
 
 
+class Unread(Protocol):
+    """Lock entries left in the lockfile (seedflow.lock.read.Unread): counted, and read from
+    the file again each time they are iterated."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[LockEntry]: ...
+
+    def briefs(self) -> Iterator[EntryBrief]: ...
+
+
+class _NoUnread:
+    def __len__(self) -> int:
+        return 0
+
+    def __iter__(self) -> Iterator[LockEntry]:
+        return iter(())
+
+    def briefs(self) -> Iterator[EntryBrief]:
+        return iter(())
+
+
+NO_UNREAD: Unread = _NoUnread()
+
+
+class PlanItems(Sequence[PlanItem]):
+    """A plan's items: those held in memory (``listed``), then one orphan per ``unread`` lock
+    entry, built as iteration reaches it. A lock's history (a million entries of earlier
+    specs) then costs a plan time to list, but no memory."""
+
+    def __init__(self, listed: tuple[PlanItem, ...], unread: Unread) -> None:
+        self.listed = listed
+        self.unread = unread
+
+    def __len__(self) -> int:
+        return len(self.listed) + len(self.unread)
+
+    def __iter__(self) -> Iterator[PlanItem]:
+        yield from self.listed
+        for entry in self.unread:
+            yield PlanItem(Action.ORPHAN, None, entry)
+
+    @overload
+    def __getitem__(self, index: int) -> PlanItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PlanItem]: ...
+
+    def __getitem__(self, index: int | slice) -> PlanItem | Sequence[PlanItem]:
+        if isinstance(index, int) and 0 <= index < len(self.listed):
+            return self.listed[index]
+        return tuple(self)[index]
+
+
 @dataclass(frozen=True)
 class Plan:
-    items: tuple[PlanItem, ...]
+    items: Sequence[PlanItem]
+
+    @property
+    def listed(self) -> Sequence[PlanItem]:
+        """The items held in memory: every one but the orphans still in the lockfile (which
+        are never work, never modified, never in the store)."""
+        return self.items.listed if isinstance(self.items, PlanItems) else self.items
+
+    @property
+    def unread(self) -> Unread:
+        """The orphans still in the lockfile (the items after :attr:`listed`)."""
+        return self.items.unread if isinstance(self.items, PlanItems) else NO_UNREAD
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = Counter(item.action for item in self.items)
+        counts = Counter(item.action for item in self.listed)
+        counts[Action.ORPHAN] += len(self.items) - len(self.listed)
         return {action.value: counts.get(action, 0) for action in ACTIONS}
 
     @property
     def has_work(self) -> bool:
         """Whether ``apply`` has anything to do (orphans are shown, but only ``prune`` acts)."""
-        return any(item.action in WORK for item in self.items)
+        return any(item.action in WORK for item in self.listed)
 
     @property
     def stored_only(self) -> int:
         """Images that count as present because the store holds them, though this disk lacks
         them (``seedflow pull`` brings them here)."""
-        return sum(item.stored_only for item in self.items)
+        return sum(item.stored_only for item in self.listed)
 
     @property
     def conflicts(self) -> list[str]:
         """Paths this plan would write where a file seedflow did not write already is."""
-        return [path for item in self.items for path in item.conflicts]
+        return [path for item in self.listed for path in item.conflicts]
 
     def of(self, *actions: Action) -> list[PlanItem]:
-        return [item for item in self.items if item.action in actions]
+        every = self.items if Action.ORPHAN in actions else self.listed
+        return [item for item in every if item.action in actions]
 
 
 @dataclass(frozen=True)
@@ -115,7 +184,9 @@ class Checks:
 
 
 def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEntry],
-              checks: Checks | OutputCheck) -> Plan:
+              checks: Checks | OutputCheck, unread: Unread = NO_UNREAD) -> Plan:
+    """The plan; ``unread``: lock entries not in ``entries`` and not in the spec (orphans read
+    from the lockfile as the plan is listed)."""
     if not isinstance(checks, Checks):
         checks = Checks(checks)
     items = []
@@ -125,7 +196,7 @@ def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEnt
         items.append(_diff(combo, entries.get(combo.fingerprint), checks))
     items += [PlanItem(Action.ORPHAN, None, entry) for fp, entry in entries.items()
               if fp not in seen]
-    return Plan(tuple(items))
+    return Plan(PlanItems(tuple(items), unread) if len(unread) else tuple(items))
 
 
 def _diff(combo: Combination, entry: LockEntry | None, checks: Checks) -> PlanItem:
@@ -232,6 +303,6 @@ def refuse_targets(plan: Plan, targets: Iterable[str]) -> list[PlanItem]:
 def select(plan: Plan, targets: Iterable[str], *, force: bool = False) -> list[PlanItem]:
     """The plan's work items, limited to addresses matching any of the ``targets`` globs;
     ``force`` adds the modified ones (to be restored)."""
-    chosen = matching(plan, targets) if targets else plan.items
+    chosen = matching(plan, targets) if targets else plan.listed   # orphans are never work
     work = WORK | {Action.MODIFIED} if force else WORK
     return [i for i in chosen if i.action in work]

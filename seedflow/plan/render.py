@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+import orjson
 
+from seedflow.lock.decode import EntryBrief
 from seedflow.plan.cost import Estimate, estimate
-from seedflow.plan.diff import AT_RISK, Action, Move, Plan, PlanItem
+from seedflow.plan.diff import Action, Move, Plan, PlanItem
 from seedflow.providers import PROVIDERS
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def unsent_notes(plan: Plan) -> list[str]:
     """One plain sentence per asset whose seeds cannot be sent to its provider (the provider's
     spec says what it cannot send)."""
     assets: Counter[tuple[str, str]] = Counter()
-    for item in plan.items:
+    for item in plan.listed:
         if item.combination and item.combination.unsent and item.action != Action.ORPHAN:
             assets[(item.combination.asset, item.combination.provider)] += 1
     return [f"asset `{asset}`: {PROVIDERS[provider].unsent_note()}; they still make {n} "
@@ -130,7 +131,7 @@ def _text_details(project: Project, item: PlanItem) -> Iterator[str]:
 def drift_line(plan: Plan) -> str | None:
     """Files on disk that differ from what seedflow recorded or is about to write (Terraform's
     drift): apply never overwrites them unless told to."""
-    modified = sum(1 for item in plan.items if item.action == Action.MODIFIED)
+    modified = len(plan.of(Action.MODIFIED))
     taken = len(plan.conflicts)
     if not modified and not taken:
         return None
@@ -188,7 +189,7 @@ def _plan_facts(project: Project, plan: Plan) -> dict[str, Any]:
 
 
 def cost_estimate(project: Project, plan: Plan) -> Estimate:
-    return estimate(plan.items, project.pipeline.prices)
+    return estimate(plan.listed, project.pipeline.prices)
 
 
 def _cost_json(est: Estimate) -> dict[str, Any]:
@@ -196,8 +197,10 @@ def _cost_json(est: Estimate) -> dict[str, Any]:
             "unpriced_images": dict(est.unpriced)}
 
 
-def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:
+def _item_json(show: Callable[[str], str], item: PlanItem) -> dict[str, Any]:
+    """One item; ``show`` turns a stored path into what people see (OutputRoot.shower)."""
     combo, entry = item.combination, item.entry
+    stored = combo.outputs if combo else [i.path for i in entry.images] if entry else ()
     data: dict[str, Any] = {
         "action": item.action.value,
         "address": item.address,
@@ -206,27 +209,63 @@ def _item_json(project: Project, item: PlanItem) -> dict[str, Any]:
         "provider": combo.provider if combo else entry.provider if entry else None,
         "request": combo.request if combo else entry.request if entry else None,
         "fingerprint": combo.fingerprint if combo else entry.fingerprint if entry else None,
-        "outputs": item_outputs(project, item),
+        "outputs": [show(path) for path in stored],
     }
     if entry and entry.task_id:
         data["task_id"] = entry.task_id
     if item.note:
         data["note"] = item.note
     if item.moves:
-        data["moves"] = [{"to": display_path(project, m.target),
-                          "from": display_path(project, m.source) if m.source else None,
+        data["moves"] = [{"to": show(m.target), "from": show(m.source) if m.source else None,
                           "url": None if m.source or m.stored else m.image.url,
                           "in_store": m.stored} for m in item.moves]
     return data
 
 
+def _encoded(data: dict[str, Any]) -> str:
+    """Compact JSON by orjson (5× the standard encoder); what it refuses (an integer past 64
+    bits, which an old lock entry may hold) by the standard one."""
+    try:
+        return orjson.dumps(data, default=_as_dict, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return _STANDARD(data)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    """A Mapping that is not a dict (a lock entry's request kept as text) as a dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_STANDARD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_as_dict).encode
+
+
+def _orphan_json(show: Callable[[str], str], brief: EntryBrief) -> str:
+    """:func:`_item_json` of an orphan still in the lockfile, its request copied as read."""
+    data: dict[str, Any] = {
+        "action": Action.ORPHAN.value, "address": brief.address, "asset": brief.asset,
+        "vars": None, "provider": brief.provider,
+        "request": orjson.Fragment(brief.request_json), "fingerprint": brief.fingerprint,
+        "outputs": [show(path) for path in brief.paths]}
+    if brief.task_id:
+        data["task_id"] = brief.task_id
+    try:
+        return orjson.dumps(data).decode()
+    except orjson.JSONEncodeError:   # text orjson refuses (a lone surrogate): decoded again
+        return _STANDARD({**data, "request": json.loads(brief.request_json)})
+
+
 def write_json(project: Project, plan: Plan, stream: Any) -> None:
     """:func:`plan_json`, streamed one item per line (readable, diffable, and at 100,000 items
     never held in memory as a whole)."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
+    show = project.root.shower()
     stream.write('{"items": [')
-    for number, item in enumerate(plan.items):
-        stream.write((",\n" if number else "\n") + encode(_item_json(project, item)))
+    for number, item in enumerate(plan.listed):
+        stream.write((",\n" if number else "\n") + _encoded(_item_json(show, item)))
+    listed = len(plan.listed)
+    for number, brief in enumerate(plan.unread.briefs(), start=listed):
+        stream.write((",\n" if number else "\n") + _orphan_json(show, brief))
     facts = json.dumps(_plan_facts(project, plan), ensure_ascii=False, indent=1)
     stream.write("\n],\n" + facts[2:] + "\n")
 

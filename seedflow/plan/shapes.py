@@ -38,7 +38,16 @@ class Shape:
         return _filled(self.template, self.path, prompt)
 
     def fingerprint(self, prompt: str) -> str:
-        return digest(self.prefix + json.dumps(prompt, ensure_ascii=False) + self.suffix)
+        return self.fingerprint_quoted(quoted(prompt))
+
+    def fingerprint_quoted(self, text: str) -> str:
+        """:meth:`fingerprint` of the prompt whose :func:`quoted` JSON is ``text``."""
+        return digest(self.prefix + text + self.suffix)
+
+
+def quoted(prompt: str) -> str:
+    """A prompt as the identity text holds it (a JSON string)."""
+    return json.dumps(prompt, ensure_ascii=False)
 
 
 def shape(provider: ProviderSpec, params: Mapping[str, Any],
