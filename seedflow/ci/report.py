@@ -36,7 +36,7 @@ def plan_pipeline(path: Path, *, store_url: str | None = None,
                   targets: Sequence[str] = ()) -> PipelineReport:
     """Plan one pipeline as ``seedflow plan`` does; an expected failure becomes the report."""
     try:
-        project = load_project(path)
+        project = load_project(path, spec_only=True)   # as `seedflow plan`: history streams
         result = project.plan(store=open_store(project.pipeline, store_url))
         if targets:
             result = Plan(tuple(matching(result, targets) or refuse_targets(result, targets)))

@@ -28,8 +28,9 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,7 @@ _TICKS = re.compile("`+")
 
 
 def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
-    changes = [item for item in plan.items if item.action != Action.UNCHANGED]
+    changes = _by_asset(plan.items)
     head = list(_head(project, plan))
     yield from head
     if not changes:
@@ -71,10 +72,10 @@ def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
         yield f"No changes. Every combination is generated and its files are {where}."
         return
     listing = _Listing(budget=LIMIT - sum(len(line) + 1 for line in head))
-    for asset, items in _by_asset(changes).items():
-        yield from listing.block(project, asset, items)
+    for asset, group in changes.items():
+        yield from listing.block(project, asset, group)
     if listing.left_out:
-        yield _left_out_line(project, listing, len(changes))
+        yield _left_out_line(project, listing, sum(g.total for g in changes.values()))
 
 
 def _head(project: Project, plan: Plan) -> Iterator[str]:
@@ -101,7 +102,7 @@ def _notes(project: Project, plan: Plan) -> list[str]:
     drift = drift_line(plan)
     if drift:
         notes.append(drift)
-    at_risk = sum(1 for item in plan.items if item.note and item.note.startswith(AT_RISK))
+    at_risk = sum(1 for item in plan.listed if item.note and item.note.startswith(AT_RISK))
     if at_risk:
         notes.append(f"**At risk:** {plural(at_risk, 'restore')} will probably fail: the "
                      "result URLs have expired (each one's note below says why).")
@@ -112,11 +113,29 @@ def _notes(project: Project, plan: Plan) -> list[str]:
     return notes
 
 
-def _by_asset(items: list[PlanItem]) -> dict[str, list[PlanItem]]:
-    """The changes per asset, in the plan's order."""
-    groups: dict[str, list[PlanItem]] = {}
+@dataclass
+class _Changes:
+    """One asset's changes: how many of each action, and the first few, which are listed."""
+
+    counts: Counter[Action] = field(default_factory=Counter)
+    first: list[PlanItem] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _by_asset(items: Iterable[PlanItem]) -> dict[str, _Changes]:
+    """The changes per asset, in the plan's order. Only the listed ones are kept: a lock with
+    a million entries of a removed asset is counted as it streams past, not held."""
+    groups: dict[str, _Changes] = {}
     for item in items:
-        groups.setdefault(_asset(item), []).append(item)
+        if item.action == Action.UNCHANGED:
+            continue
+        group = groups.setdefault(_asset(item), _Changes())
+        group.counts[item.action] += 1
+        if len(group.first) < ITEMS_PER_ASSET:
+            group.first.append(item)
     return groups
 
 
@@ -137,17 +156,18 @@ class _Listing:
     assets_left_out: int = 0
     full: bool = False
 
-    def block(self, project: Project, asset: str, items: list[PlanItem]) -> Iterator[str]:
-        summary = f"<details><summary><code>{_html(asset)}</code> — {_counts(items)}</summary>"
+    def block(self, project: Project, asset: str, changes: _Changes) -> Iterator[str]:
+        summary = (f"<details><summary><code>{_html(asset)}</code> — {_counts(changes.counts)}"
+                   "</summary>")
         room = self.budget - len(summary) - 200     # the fences, "… and N more", the closing
         if self.full or room < 0:
             self.full = True
             self.assets_left_out += 1
-            self.left_out += len(items)
+            self.left_out += changes.total
             return
         body: list[str] = []
         listed = 0
-        for item in items[:ITEMS_PER_ASSET]:
+        for item in changes.first:
             lines = _item_lines(project, item)
             size = sum(len(line) + 1 for line in lines)
             if size + 2 * _fence_length(body + lines) > room:
@@ -156,22 +176,19 @@ class _Listing:
             body += lines
             room -= size
             listed += 1
-        if listed < len(items):
-            body.append(f"… and {len(items) - listed:,} more (seedflow plan --format json "
+        if listed < changes.total:
+            body.append(f"… and {changes.total - listed:,} more (seedflow plan --format json "
                         "lists every one)")
         fence = "`" * _fence_length(body)
         block = [summary, "", fence + "diff", *body, fence, "", "</details>", ""]
         self.budget -= sum(len(line) + 1 for line in block)
         self.shown += listed
-        self.left_out += len(items) - listed
+        self.left_out += changes.total - listed
         yield from block
 
 
-def _counts(items: list[PlanItem]) -> str:
+def _counts(counts: Counter[Action]) -> str:
     """``3 to create, 1 to relink``."""
-    counts: dict[Action, int] = {}
-    for item in items:
-        counts[item.action] = counts.get(item.action, 0) + 1
     return ", ".join(f"{counts[action]:,} {words}" for action, words in COUNTED.items()
                      if counts.get(action))
 

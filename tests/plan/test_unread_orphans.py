@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from seedflow.lock.format import lock_text
 from seedflow.lock.journal import drop_event, journal_path, put_event
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.plan.diff import Action, PlanItems
+from seedflow.plan.markdown import render_markdown
 from seedflow.plan.render import plan_json, write_json
 from seedflow.project import load_project
 
@@ -87,6 +89,37 @@ def test_streamed_json_is_the_json_of_a_full_read(project_files: Path) -> None:
     assert written == expected
     orphans = [i for i in written["items"] if i["action"] == "orphan"]
     assert [o["request"]["input"]["seed"] for o in orphans] == [10**20 + n for n in (0, 2, 3, 4, 7)]
+
+
+def test_streamed_markdown_is_the_markdown_of_a_full_read(project_files: Path) -> None:
+    streamed = load_project(project_files, spec_only=True)
+    full = load_project(project_files)
+    assert list(render_markdown(streamed, streamed.plan())) == list(
+        render_markdown(full, full.plan()))
+
+
+def test_markdown_counts_a_long_history_without_holding_it(write_pipeline: WritePipeline) -> None:
+    # A lock with many entries of a removed asset: the comment lists the first few and counts
+    # the rest as they stream past. Memory must not grow with the history (a list of every
+    # plan item would take about 3 KiB per entry).
+    path = write_pipeline(PIPELINE)
+
+    def render_peak(n: int) -> int:
+        Path("p.lock").write_text(lock_text([history(i) for i in range(n)]))
+        project = load_project(path, spec_only=True)
+        plan = project.plan()
+        tracemalloc.start()
+        try:
+            lines = list(render_markdown(project, plan))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert f"<details><summary><code>old</code> — {n:,} orphaned</summary>" in lines
+        assert f"… and {n - 20:,} more (seedflow plan --format json lists every one)" in lines
+        return peak
+
+    small, large = render_peak(5_000), render_peak(20_000)
+    assert large < small * 1.25 + 2**20, (small, large)
 
 
 def test_plan_lists_every_orphan_on_the_command_line(project_files: Path, run: Run) -> None:
