@@ -7,7 +7,6 @@ write the lock (apply, prune) open a :class:`~seedflow.lock` writer on ``spec.lo
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 from collections.abc import Iterator, Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seedflow.errors import LockError, SeedflowError, SpecError
 from seedflow.lock.format import split_lines
@@ -29,7 +29,9 @@ from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination, resolve
 from seedflow.plan.diff import Checks, Plan, make_plan
 from seedflow.plan.shard import fragment_pattern, fragment_share
-from seedflow.store import ObjectStore, StoreError
+
+if TYPE_CHECKING:   # the store (asyncio, obstore) is imported only where a plan has one
+    from seedflow.store import ObjectStore
 
 STORE_ENV = "SEEDFLOW_STORE"
 
@@ -77,7 +79,10 @@ def plan_checks(root: OutputRoot, intact: OutputCheck, entries: Mapping[str, Loc
         intact = _remembered(intact)
         missing = {image.sha256 for entry in entries.values() if entry.state is State.SUCCEEDED
                    for image in entry.images if not intact(image.path, image)}
-        held = asyncio.run(_held(store, missing)) if missing else set()
+        if missing:
+            import asyncio
+
+            held = asyncio.run(_held(store, missing))
     return Checks(intact, held=lambda image: image.sha256 in held, now=datetime.now(UTC),
                   exists=root.exists)
 
@@ -106,10 +111,11 @@ def open_store(pipeline: Pipeline, flag: str | None = None,
     """Where images live for good: ``--store``, else ``SEEDFLOW_STORE`` (both relative to the
     current directory when they are folders), else the pipeline's ``store:`` (relative to its
     folder); None when none is set."""
-    if flag:
-        return ObjectStore.open(flag, base=Path.cwd())
-    if env.get(STORE_ENV):
-        return ObjectStore.open(env[STORE_ENV], base=Path.cwd())
+    url = flag or env.get(STORE_ENV)
+    if url:
+        from seedflow.store import ObjectStore
+
+        return ObjectStore.open(url, base=Path.cwd())
     return pipeline_store(pipeline)
 
 
@@ -117,6 +123,8 @@ def pipeline_store(pipeline: Pipeline) -> ObjectStore | None:
     """The pipeline's own ``store:``, its URL checked (an error points at the key)."""
     if not pipeline.store:
         return None
+    from seedflow.store import ObjectStore, StoreError
+
     try:
         return ObjectStore.open(pipeline.store, base=pipeline.folder)
     except StoreError as exc:
@@ -181,7 +189,8 @@ def load_project(path: Path, *, lock_path: Path | None = None,
     lockfile (``lock.unread``) until the plan lists them as orphans."""
     with gc_paused():
         spec = open_spec(path, lock_path=lock_path, max_combinations=max_combinations)
-        wanted = {combo.fingerprint for combo in spec.combinations} if spec_only else None
+        # by fingerprint: an entry shares its combination's fingerprint and address strings
+        wanted = {combo.fingerprint: combo for combo in spec.combinations} if spec_only else None
         lock = read_lock(spec.lock_path, only=wanted, keep_unread=not spec_only)
     check_lock_paths(spec.root, lock.entries, lock.path, spec.combinations)
     return Project(spec.pipeline, spec.combinations, lock)

@@ -15,7 +15,7 @@ import json
 import os
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from seedflow.errors import LockError
 from seedflow.lock.decode import (
     EntryBrief,
+    Named,
     brief_from_line,
     brief_of,
     check_line,
@@ -62,7 +63,7 @@ class Lock:
         return self.entries.get(fingerprint)
 
 
-def read_lock(path: Path, *, only: Collection[str] | None = None,
+def read_lock(path: Path, *, only: Collection[str] | Mapping[str, Named] | None = None,
               keep_unread: bool = True) -> Lock:
     """Load a lockfile and replay its journal; a missing lockfile is an empty lock.
 
@@ -71,14 +72,17 @@ def read_lock(path: Path, *, only: Collection[str] | None = None,
     then costs what it costs on an empty one. Conflict markers, the header and duplicate
     fingerprints are still checked on every line. With ``keep_unread=False`` as well (read-only
     commands), those lines are checked in full but not kept: :attr:`Lock.unread` counts them and
-    reads their entries from the file again when iterated.
+    reads their entries from the file again when iterated; an ``only`` that maps fingerprints
+    to combinations then lends each entry their fingerprint and address strings where they are
+    the same (a plan's own entries hold no second copy of them).
     """
     lock = Lock(path)
     journal = journal_path(path)
     refuse_symlink(path, "lockfile")
     refuse_symlink(journal, "journal")
     if path.exists() and only is not None and not keep_unread:
-        return _streamed(lock, frozenset(only), journal)
+        return _streamed(lock, frozenset(only), journal,
+                         only if isinstance(only, Mapping) else {})
     if path.exists():
         lock.entries, lock.unparsed = parse_entries(_read_text(path), str(path), only=only)
     if journal.exists():
@@ -87,7 +91,8 @@ def read_lock(path: Path, *, only: Collection[str] | None = None,
     return lock
 
 
-def _streamed(lock: Lock, wanted: frozenset[str], journal: Path) -> Lock:
+def _streamed(lock: Lock, wanted: frozenset[str], journal: Path,
+              named: Mapping[str, Named]) -> Lock:
     """read_lock(only=wanted, keep_unread=False): the lines the journal names are parsed too,
     so it replays over them; what is not wanted goes to :class:`Unread`, in the order a full
     read would have it."""
@@ -97,7 +102,7 @@ def _streamed(lock: Lock, wanted: frozenset[str], journal: Path) -> Lock:
     except LockError as exc:   # raised after the lockfile's own errors, as a full read does
         journal_text, unreadable = None, exc
     parse = wanted | _journal_fingerprints(journal_text or "")
-    read, count, identity = _skim(lock.path, parse, lean=wanted)
+    read, count, identity = _skim(lock.path, parse, lean=named or dict.fromkeys(wanted))
     if unreadable is not None:
         raise unreadable
     entries = _Replayed(read)
@@ -107,7 +112,9 @@ def _streamed(lock: Lock, wanted: frozenset[str], journal: Path) -> Lock:
     others = {fp: entry for fp, entry in entries.items() if fp not in wanted}
     # An entry the journal dropped and put again is last in a full read's dict, as a new one.
     placed = {fp for fp in others if fp in read and fp not in entries.dropped}
-    lock.unread = Unread(lock.path, parse, count, identity, others, placed)
+    # which lines were built matters only where there is something to read again
+    lock.unread = Unread(lock.path, parse if count or others else frozenset(), count, identity,
+                         others, placed)
     return lock
 
 
@@ -178,12 +185,16 @@ class Unread:
                 yield 0, "", entry
 
 
-def _skim(path: Path, wanted: Collection[str], lean: Collection[str] = ()
+_NO_LEAN: Mapping[str, Named | None] = {}
+
+
+def _skim(path: Path, wanted: Collection[str], lean: Mapping[str, Named | None] = _NO_LEAN
           ) -> tuple[dict[str, LockEntry], int, tuple[int, ...]]:
     """The entries in ``wanted`` (and lines not laid out as seedflow writes them), the number
     of the other entry lines, and the file's identity. Every line is checked as
     :func:`parse_entries` checks it, and the error it would raise first is the one raised.
-    Entries in ``lean`` keep their request as its text (decode.lean_entry)."""
+    Entries in ``lean`` keep their request as its text (decode.lean_entry), and take the
+    strings of the combination it maps them to where theirs are the same."""
     name = str(path)
     entries: dict[str, LockEntry] = {}
     keys = array("q")     # every line's fingerprint hashed to 64 bits: duplicates, later
@@ -217,7 +228,8 @@ def _skim(path: Path, wanted: Collection[str], lean: Collection[str] = ()
     return entries, count, identity
 
 
-def _take(line: str, name: str, number: int, sets: tuple[Collection[str], Collection[str]],
+def _take(line: str, name: str, number: int,
+          sets: tuple[Collection[str], Mapping[str, Named | None]],
           entries: dict[str, LockEntry], keys: array[int]) -> int:
     """Check one entry line: build it if wanted, lean if so (1: counted as unread otherwise)."""
     wanted, lean = sets
@@ -226,7 +238,8 @@ def _take(line: str, name: str, number: int, sets: tuple[Collection[str], Collec
         _check(line, name, number)
         keys.append(hash(fingerprint))
         return 1
-    entry = (fingerprint in lean and lean_entry(line)) or _entry(line, name, number)
+    entry = (fingerprint is not None and fingerprint in lean
+             and lean_entry(line, lean[fingerprint])) or _entry(line, name, number)
     if entry.fingerprint in entries:
         raise twice_error(name, number, entry.fingerprint)
     entries[entry.fingerprint] = entry

@@ -207,13 +207,12 @@ class OutputRoot:
                 st = os.stat(target)
                 if st.st_size != image.size:
                     return False
-                key = stat_key(st)
-                digest = cache.sha256(stored, key)
+                digest = cache.sha256_of(stored, st)
                 if digest is None:   # read it, but never through a link out of output_dir
                     if not self.holds(stored):
                         return False
                     digest = file_sha256(Path(target))
-                    cache.remember(stored, key, digest)
+                    cache.remember(stored, stat_key(st), digest)
             except OSError:
                 return False
             return digest == image.sha256

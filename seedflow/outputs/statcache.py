@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from seedflow.atomic import write_atomic
@@ -45,6 +46,14 @@ class StatCache:
             return None
         return found[:64]
 
+    def sha256_of(self, stored: str, st: os.stat_result) -> str | None:
+        """:meth:`sha256` of the key of ``st`` (``stat_key``), without building it."""
+        found = self.known.get(stored)
+        if found is None:
+            return None
+        key = f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}"
+        return found[:64] if len(found) == 65 + len(key) and found.endswith(key) else None
+
     def remember(self, stored: str, key: Key, sha256: str) -> None:
         record = f"{sha256} {_key_text(key)}"
         if self.known.get(stored) != record:
@@ -69,14 +78,20 @@ def _load(path: Path) -> dict[str, str]:
     try:
         if path.is_symlink() or path.stat().st_size > MAX_BYTES:
             return {}
-        text = path.read_text(encoding="utf-8")
+        # line by line (a plan reads it while it holds everything else): the lines read_text
+        # and split("\n") would give, the text never held whole
+        with path.open(encoding="utf-8") as text:
+            if text.readline().removesuffix("\n") != HEADER:
+                return {}
+            return _records(text)
     except (OSError, UnicodeDecodeError):
         return {}
-    lines = text.split("\n")
-    if lines[0] != HEADER:
-        return {}
+
+
+def _records(lines: Iterable[str]) -> dict[str, str]:
     known: dict[str, str] = {}
-    for line in lines[1:]:
+    for line in lines:
+        line = line.removesuffix("\n")
         parts = line.split(" ", 5)
         if len(parts) != 6 or len(parts[0]) != 64:
             continue

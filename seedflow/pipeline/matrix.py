@@ -64,7 +64,8 @@ def _product(matrix: Matrix) -> Iterator[Combo]:
 
 def expand(matrix: Matrix) -> list[Combo]:
     """All combinations in order: the filtered product, then include-only combinations."""
-    originals = [c for c in _product(matrix) if not _excluded(c, matrix.exclude)]
+    originals = ([c for c in _product(matrix) if not _excluded(c, matrix.exclude)]
+                 if matrix.exclude else list(_product(matrix)))
     axes = set(matrix.axis_names)
     extra: list[Combo] = []
     for entry in matrix.include:

@@ -271,6 +271,36 @@ class Template:
                 return text
         return self._render_sandboxed(context)
 
+    def fast_renderer(self) -> Callable[[Mapping[str, Any]], str | None]:
+        """A function giving what :meth:`render` returns where the fast path renders it (None
+        otherwise), each hole's text kept by the identity of the value it shows: a matrix's
+        values are shared objects, and 100,000 paths are made of a few hundred of them."""
+        parts = self._fast
+        if parts is None:
+            return lambda context: None
+        holes: list[tuple[_Part, dict[int, tuple[Any, str]]]] = [(part, {}) for part in parts]
+
+        def render(context: Mapping[str, Any]) -> str | None:
+            out: list[str] = []
+            for part, texts in holes:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                value = context.get(part[0], _render_fast)
+                known = texts.get(id(value))
+                if known is not None and known[0] is value:   # held: its id is not reused
+                    out.append(known[1])
+                    continue
+                text = _render_fast((part,), context)
+                if text is None:
+                    return None
+                if len(texts) < _HOLE_TEXTS:
+                    texts[id(value)] = (value, text)
+                out.append(text)
+            return "".join(out)
+
+        return render
+
     def _render_sandboxed(self, context: Mapping[str, Any]) -> str:
         if _render_time_spent():
             raise TemplateProblem(_TOO_LONG.format(seconds=RENDER_SECONDS))
@@ -430,6 +460,9 @@ def _hole(node: nodes.Node) -> tuple[str, tuple[str, ...], tuple[str, ...]] | No
     if not isinstance(node, nodes.Name):
         return None
     return (node.name, tuple(keys), tuple(filters))
+
+
+_HOLE_TEXTS = 10_000   # texts kept per hole of a fast renderer
 
 
 def _render_fast(parts: tuple[_Part, ...], context: Mapping[str, Any]) -> str | None:

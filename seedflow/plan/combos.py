@@ -9,7 +9,7 @@ reported together.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +20,10 @@ from seedflow.pipeline.model import Asset, Pipeline
 from seedflow.pipeline.templates import Template, TemplateProblem, render_limits
 from seedflow.pipeline.yamlpos import PathKey
 from seedflow.plan.shapes import Shape, quoted, shape
-from seedflow.providers.native import Problem, overlay
+from seedflow.providers.native import NEUTRAL, Problem, overlay
 
 MAX_ERRORS = 50
+_NEUTRAL = frozenset(NEUTRAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +92,13 @@ def _expand_asset(pipeline: Pipeline, asset: Asset, limit: int, combos: list[Com
 def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:
     shapes = _Shapes(asset)
     prompts = _Memo(asset.prompt)
-    root = _Paths(OutputRoot(pipeline.folder, pipeline.output_dir).prefix)
+    root = _Paths(OutputRoot(pipeline.folder, pipeline.output_dir).prefix,
+                  asset.output.fast_renderer())
     labels: dict[tuple[str, int], list[str]] = {}
     texts: dict[str, str] = {}   # prompt → its JSON text (prompts repeat across a matrix)
     needs_index = "index" in asset.output.names
     for values in expand(asset.matrix):
-        params = overlay(asset.params, values)
+        params, request = shapes.of(values)
         context = {**pipeline.vars, **params, **values, "asset": asset.name}
         try:
             prompt = prompts.render(context)
@@ -104,7 +106,6 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
             errors.add((*asset.path, "prompt"), f"prompt: {exc}")
             _outputs(root, asset, context, params.get("images", 1), errors)  # its problems too
             continue
-        request = shapes.get(params)
         problems = list(request.problems) or shapes.prompt_problems(prompt, params)
         for problem in problems:
             errors.add(_problem_path(asset, values, problem), problem.message)
@@ -116,11 +117,11 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
         outputs = _outputs(root, asset, context, images, errors)
         if problems or outputs is None:
             continue
-        yield Combination(
-            asset=asset.name, address=address(asset.name, values, labels),
-            provider=asset.provider.name, vars=values, request=request.body(prompt),
-            fingerprint=request.fingerprint_quoted(texts.get(prompt) or texts.setdefault(
-                prompt, quoted(prompt))), outputs=outputs, unsent=request.unsent)
+        yield Combination(   # asset, address, provider, vars, request, fingerprint, ...
+            asset.name, address(asset.name, values, labels), asset.provider.name, values,
+            request.body(prompt), request.fingerprint_quoted(
+                texts.get(prompt) or texts.setdefault(prompt, quoted(prompt))),
+            outputs, request.unsent)
 
 
 class _Shapes:
@@ -131,6 +132,17 @@ class _Shapes:
         self.asset = asset
         self.shapes: dict[tuple[tuple[str, int], ...], Shape] = {}
         self.prompts: dict[int, list[Problem]] = {}
+        self.params: dict[tuple[tuple[str, int], ...], tuple[dict[str, Any], Shape]] = {}
+
+    def of(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], Shape]:
+        """The parameters (:func:`overlay`) of a combination's values, and their shape: both
+        depend only on its neutral values, kept by identity and order."""
+        key = tuple([(name, id(value)) for name, value in values.items() if name in _NEUTRAL])
+        found = self.params.get(key)
+        if found is None:
+            params = overlay(self.asset.params, values)
+            found = self.params[key] = (params, self.get(params))
+        return found
 
     def get(self, params: Mapping[str, Any]) -> Shape:
         key = tuple((name, id(value)) for name, value in params.items())
@@ -159,7 +171,7 @@ class _Memo:
         self.cache: dict[tuple[int, ...], str] = {}
 
     def render(self, context: Mapping[str, Any]) -> str:
-        key = tuple(id(context.get(name, _Memo)) for name in self.names)
+        key = tuple([id(context.get(name, _Memo)) for name in self.names])
         text = self.cache.get(key)
         if text is None:
             text = self.cache[key] = self.template.render(context)
@@ -180,9 +192,14 @@ def _problem_path(asset: Asset, values: Mapping[str, Any], problem: Problem) -> 
 def _outputs(root: _Paths, asset: Asset, context: Mapping[str, Any], images: int,
              errors: _Errors) -> tuple[str, ...] | None:
     paths = []
+    template = asset.output
+    reads_index = "index" in template.names
     for index in range(1, images + 1):
         try:
-            rendered = asset.output.render({**context, "index": index})
+            # a template that does not read the index renders fast without a copy of the
+            # context; the sandbox (its messages list the variables) gets the index as always
+            rendered = (not reads_index and root.render_fast(context)) \
+                or template.render({**context, "index": index})
         except TemplateProblem as exc:
             errors.add((*asset.path, "output"), f"output: {exc}")
             return None
@@ -200,8 +217,10 @@ class _Paths:
     folder and once per file name (100,000 outputs come from a few thousand folders and a few
     dozen names). A path either shortcut does not clear is judged whole, as before."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, render_fast: Callable[[Mapping[str, Any]], str | None] = (
+            lambda context: None)) -> None:
         self.head = "" if root == "." else root + "/"
+        self.render_fast = render_fast   # the output template's Template.fast_renderer
         self.folders: dict[str, str | None] = {}
         self.names: dict[str, bool] = {}
 
@@ -284,8 +303,7 @@ def _check_collisions(pipeline: Pipeline, combos: list[Combination], errors: _Er
     by_path: dict[str, str] = {}
     by_address: dict[str, Combination] = {}
     by_fingerprint: dict[str, str] = {}
-    for combo in combos:
-        where = (*assets[combo.asset].path, "output")
+    for combo in combos:   # (an asset's key path is built only for a problem found)
         if combo.address in by_address:
             errors.add((*assets[combo.asset].path, "matrix"),
                        f"two combinations share the address {combo.address}; give mapping "
@@ -293,10 +311,12 @@ def _check_collisions(pipeline: Pipeline, combos: list[Combination], errors: _Er
         by_address[combo.address] = combo
         other = by_fingerprint.setdefault(combo.fingerprint, combo.address)
         if other != combo.address:
-            errors.add(where, f"{combo.address} and {other} send the identical request, so "
-                       "they would be the same image; change the prompt, a parameter or the seed")
+            errors.add((*assets[combo.asset].path, "output"),
+                       f"{combo.address} and {other} send the identical request, so they "
+                       "would be the same image; change the prompt, a parameter or the seed")
         for out in combo.outputs:
             first = by_path.setdefault(out, combo.address)
             if first != combo.address:
-                errors.add(where, f"output path {out} is written by both {first} and "
+                errors.add((*assets[combo.asset].path, "output"),
+                           f"output path {out} is written by both {first} and "
                            f"{combo.address}; make the output template use the axes that differ")

@@ -202,6 +202,8 @@ def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEnt
 def _diff(combo: Combination, entry: LockEntry | None, checks: Checks) -> PlanItem:
     if entry is None:
         return PlanItem(Action.CREATE, combo, None, conflicts=_taken(combo.outputs, checks))
+    if entry.state is State.SUCCEEDED:   # the usual case first
+        return _locked(combo, entry, checks)
     if entry.state == State.UNCERTAIN:
         return PlanItem(Action.CREATE, combo, entry, note=(
             "an earlier create may have reached the provider (and been charged); apply "
@@ -220,8 +222,8 @@ def _locked(combo: Combination, entry: LockEntry, checks: Checks) -> PlanItem:
     nowhere but at the provider's URL (restore), or replaced by another file (modified)."""
     moves = []
     stored_only = modified = 0
-    for index, image in enumerate(combo.outputs[:len(entry.images)]):
-        locked = entry.images[index]
+    # the outputs the lock has images for (a spec may now ask for more or fewer)
+    for index, (image, locked) in enumerate(zip(combo.outputs, entry.images, strict=False)):
         in_place = image == locked.path
         if in_place and checks.intact(image, locked):
             continue
@@ -235,8 +237,8 @@ def _locked(combo: Combination, entry: LockEntry, checks: Checks) -> PlanItem:
         else:
             source = locked.path if not in_place and checks.intact(locked.path, locked) else None
             moves.append(Move(index, image, locked, source))
-    if not moves:
-        return PlanItem(Action.UNCHANGED, combo, entry, stored_only=stored_only)
+    if not moves:   # (moves, note, stored_only) positionally: 100,000 of them
+        return PlanItem(Action.UNCHANGED, combo, entry, (), None, stored_only)
     restores = [m for m in moves if m.source is None and not m.stored]
     action = Action.MODIFIED if modified else Action.RESTORE if restores else Action.RELINK
     taken = _taken([m.target for m in moves if m.target != m.image.path and not m.stored

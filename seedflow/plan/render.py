@@ -17,6 +17,7 @@ from seedflow.plan.diff import Action, Move, Plan, PlanItem
 from seedflow.providers import PROVIDERS
 
 if TYPE_CHECKING:
+    from seedflow.lock.model import LockEntry
     from seedflow.project import Project
 
 SYMBOLS = {Action.CREATE: "+", Action.RESUME: "~", Action.RESTORE: "↻",
@@ -200,17 +201,28 @@ def _cost_json(est: Estimate) -> dict[str, Any]:
 def _item_json(show: Callable[[str], str], item: PlanItem) -> dict[str, Any]:
     """One item; ``show`` turns a stored path into what people see (OutputRoot.shower)."""
     combo, entry = item.combination, item.entry
-    stored = combo.outputs if combo else [i.path for i in entry.images] if entry else ()
-    data: dict[str, Any] = {
+    if combo is not None:   # the same keys, without asking for each whether it is an orphan
+        data: dict[str, Any] = {
+            "action": item.action.value, "address": combo.address, "asset": combo.asset,
+            "vars": combo.vars, "provider": combo.provider, "request": combo.request,
+            "fingerprint": combo.fingerprint, "outputs": [show(path) for path in combo.outputs]}
+        return _item_extras(show, item, entry, data)
+    stored = [i.path for i in entry.images] if entry else ()
+    data = {   # an orphan: all it has is its lock entry
         "action": item.action.value,
         "address": item.address,
-        "asset": combo.asset if combo else entry.asset if entry else None,
-        "vars": combo.vars if combo else None,
-        "provider": combo.provider if combo else entry.provider if entry else None,
-        "request": combo.request if combo else entry.request if entry else None,
-        "fingerprint": combo.fingerprint if combo else entry.fingerprint if entry else None,
+        "asset": entry.asset if entry else None,
+        "vars": None,
+        "provider": entry.provider if entry else None,
+        "request": entry.request if entry else None,
+        "fingerprint": entry.fingerprint if entry else None,
         "outputs": [show(path) for path in stored],
     }
+    return _item_extras(show, item, entry, data)
+
+
+def _item_extras(show: Callable[[str], str], item: PlanItem, entry: LockEntry | None,
+                 data: dict[str, Any]) -> dict[str, Any]:
     if entry and entry.task_id:
         data["task_id"] = entry.task_id
     if item.note:
@@ -256,13 +268,18 @@ def _orphan_json(show: Callable[[str], str], brief: EntryBrief) -> str:
         return _STANDARD({**data, "request": json.loads(brief.request_json)})
 
 
+_BATCH = 1_000
+
+
 def write_json(project: Project, plan: Plan, stream: Any) -> None:
     """:func:`plan_json`, streamed one item per line (readable, diffable, and at 100,000 items
     never held in memory as a whole)."""
     show = project.root.shower()
     stream.write('{"items": [')
-    for number, item in enumerate(plan.listed):
-        stream.write((",\n" if number else "\n") + _encoded(_item_json(show, item)))
+    items = plan.listed
+    for start in range(0, len(items), _BATCH):   # one write per batch of lines
+        stream.write((",\n" if start else "\n") + ",\n".join(
+            [_encoded(_item_json(show, item)) for item in items[start:start + _BATCH]]))
     listed = len(plan.listed)
     for number, brief in enumerate(plan.unread.briefs(), start=listed):
         stream.write((",\n" if number else "\n") + _orphan_json(show, brief))

@@ -35,6 +35,9 @@ class Shape:
     suffix: str                      # and after it
 
     def body(self, prompt: str) -> dict[str, Any]:
+        if len(self.path) == 2:   # the usual place ({"input": {"prompt": ...}}), unrolled
+            head, key = self.path
+            return {**self.template, head: {**self.template[head], key: prompt}}
         return _filled(self.template, self.path, prompt)
 
     def fingerprint(self, prompt: str) -> str:

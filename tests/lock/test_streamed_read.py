@@ -18,6 +18,7 @@ from seedflow.lock import read as read_module
 from seedflow.lock.decode import (
     CheckedEntry,
     LazyRequest,
+    _LeanEntry,
     brief_from_line,
     entry_from_line,
     lean_entry,
@@ -73,6 +74,36 @@ def test_a_lock_reads_the_same_streamed(tmp_path: Path, wanted: set[str] | str,
     assert {**kept, **{e.fingerprint: e for e in unread}} == full
     assert len(read_lock(path, only=chosen, keep_unread=False).unread) == len(unread)
     assert unread == [e for e in full.values() if e.fingerprint not in chosen]   # file order
+
+
+@dataclasses.dataclass
+class Named:
+    fingerprint: str
+    address: str
+
+
+def copied(text: str) -> str:
+    """An equal string that is another object."""
+    copy = "".join(list(text))
+    assert copy == text and copy is not text
+    return copy
+
+
+def test_entries_share_the_strings_the_caller_holds(tmp_path: Path) -> None:
+    """``only`` as fingerprint → combination (a plan's): an entry whose fingerprint or address
+    is the same takes the caller's string; one whose address differs keeps its own."""
+    path = tmp_path / "p.lock"
+    path.write_text(lock_text(VARIED))
+    same = Named(copied(VARIED[0].fingerprint), copied(VARIED[0].address))
+    renamed = Named(copied(VARIED[6].fingerprint), "renamed[n=6]")
+    only = {same.fingerprint: same, renamed.fingerprint: renamed}
+
+    lock = read_lock(path, only=only, keep_unread=False)
+
+    first, sixth = lock.entries[same.fingerprint], lock.entries[renamed.fingerprint]
+    assert first.fingerprint is same.fingerprint and first.address is same.address
+    assert sixth.fingerprint is renamed.fingerprint and sixth.address == VARIED[6].address
+    assert lock.entries == read_lock(path, only=set(only), keep_unread=False).entries
 
 
 def test_the_journal_reaches_entries_the_plan_does_not_want(tmp_path: Path) -> None:
@@ -270,6 +301,21 @@ def test_the_checked_entry_mirrors_lock_entry() -> None:
             assert [(f.name, f.type) for f in twin.type.item_type.fields] == [
                 (f.name, f.type) for f in field.type.item_type.fields]
         else:
+            assert twin.type == field.type, name
+
+
+def test_the_lean_entry_mirrors_lock_entry() -> None:
+    """A plan's own lines are decoded as _LeanEntry: LockEntry's type but its request (kept as
+    the text read), images built as LockedImage with the same constraints."""
+    ours = {f.name: f for f in msgspec.inspect.type_info(LockEntry).fields}
+    theirs = {f.name: f for f in msgspec.inspect.type_info(_LeanEntry).fields}
+    assert ours.keys() == theirs.keys()
+    for name, field in ours.items():
+        twin = theirs[name]
+        assert twin.required == field.required, name
+        assert (twin.default, twin.default_factory) == (field.default, field.default_factory) \
+            or twin.default == field.default_factory(), name
+        if name != "request":
             assert twin.type == field.type, name
 
 

@@ -13,7 +13,7 @@ from corekit import CANARY_NAME, CANARY_VALUE, Run, WritePipeline, assert_no_tra
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seedflow.pipeline.templates import Template, TemplateProblem
+from seedflow.pipeline.templates import Template, TemplateProblem, _render_fast
 
 SANDBOXED = "not allowed in a template (sandboxed): "
 NO_LOADER = "template error: no loader for this environment specified"
@@ -209,6 +209,28 @@ def test_fast_and_sandboxed_paths_render_identically(a: dict[str, Any], n: Any,
         assert outcomes[0][0] == outcomes[2][0], source
         if outcomes[0][0] == "ok":
             assert outcomes[0] == outcomes[2], source
+
+
+@settings(max_examples=100, deadline=None)
+@given(contexts=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+                         max_size=12),
+       values=st.lists(st.dictionaries(KEYS, LEAVES, max_size=3), min_size=3, max_size=3),
+       leaves=st.lists(LEAVES, min_size=3, max_size=3))
+def test_a_fast_renderer_renders_what_render_does(contexts: list[tuple[int, int, int]],
+                                                  values: list[dict[str, Any]],
+                                                  leaves: list[Any]) -> None:
+    """Shared value objects in one context after another (as a matrix gives them): the fast
+    renderer's kept texts give what render gives, or None where render leaves the fast path."""
+    for source, template, _ in COMPILED:
+        fast = template.fast_renderer()
+        for a, n, deep in contexts:
+            context = {"a": values[a], "n": leaves[n], "deep": {"one": values[deep]}}
+            text = fast(context)
+            if text is not None:
+                assert text == template.render(context), source
+            else:
+                assert _render_fast(template._fast, context) is None, source
+    assert Template(forced_jinja(SIMPLE[0])).fast_renderer()({"a": {"b": "x"}}) is None
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -18,8 +18,9 @@ from corekit import Run, WritePipeline, combos_of, entry_for, image
 
 from seedflow.lock.decode import LazyRequest, lean_entry
 from seedflow.lock.format import lock_text
-from seedflow.outputs import OutputRoot, _folder_from_cwd, _from_cwd, path_problem
+from seedflow.outputs import OutputRoot, _folder_from_cwd, _from_cwd, path_problem, statcache
 from seedflow.outputs.statcache import StatCache, cache_path, stat_key
+from seedflow.plan import render
 from seedflow.plan.combos import _Paths
 from seedflow.plan.diff import Action, Plan, PlanItem
 from seedflow.plan.render import plan_json, write_json
@@ -147,3 +148,56 @@ def test_a_request_kept_as_text_is_written_as_json(write_pipeline: WritePipeline
     assert huge is not None
     write_json(project, Plan((PlanItem(Action.ORPHAN, None, huge),)), out := io.StringIO())
     assert json.loads(out.getvalue())["items"][0]["request"] == {"seed": 10**30}
+
+
+def _old_stat_cache_load(path: Path) -> dict[str, str]:
+    """The stat cache's reader before it streamed the file (read whole, split at "\\n")."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    lines = text.split("\n")
+    if lines[0] != statcache.HEADER:
+        return {}
+    known = {}
+    for line in lines[1:]:
+        parts = line.split(" ", 5)
+        if len(parts) == 6 and len(parts[0]) == 64:
+            known[parts[5]] = line[:len(line) - len(parts[5]) - 1]
+    return known
+
+
+@pytest.mark.parametrize("body", [
+    b"",
+    b"\n",
+    b"f" * 64 + b" 1 2 3 4 a.png",                            # no newline at the end
+    b"f" * 64 + b" 1 2 3 4 a.png\r\n" + b"e" * 64 + b" 1 2 3 4 b c.png\n",
+    b"f" * 64 + b" 1 2 3 4 a.png\r" + b"e" * 64 + b" 1 2 3 4 b.png\n\n",
+    b"f" * 64 + b" 1 2 3 4\n" + b"g" * 63 + b" 1 2 3 4 x.png\n",   # too few parts, short digest
+    b"f" * 64 + b" 1 2 3 4 a.png\n" + b"e" * 64 + b" 1 2 3 4 \xff.png\n",   # not UTF-8
+    b"f" * 64 + b"  1 2 3 4 a.png\n" + b"f" * 64 + b" 1 2 3 4 a.png\n",
+])
+@pytest.mark.parametrize("header", [statcache.HEADER.encode(), b"seedflow-stat-cache 2", b""])
+def test_the_stat_cache_reads_as_it_did_whole(tmp_path: Path, header: bytes,
+                                               body: bytes) -> None:
+    path = tmp_path / "p.lock.stat"
+    path.write_bytes(header + b"\n" + body)
+    assert statcache._load(path) == _old_stat_cache_load(path)
+    path.write_bytes(header + (b"\r\n" if header else b"") + body)
+    assert statcache._load(path) == _old_stat_cache_load(path)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 1_000])
+def test_json_written_in_batches_is_the_text_written_item_by_item(
+        write_pipeline: WritePipeline, batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_json writes its lines a batch at a time: the text is what writing each line on
+    its own gave, whatever the batch size."""
+    path = write_pipeline(PIPELINE.replace("[1, 2]", "[1, 2, 3, 4, 5]"))
+    project = load_project(path, spec_only=True)
+    plan = project.plan()
+    monkeypatch.setattr(render, "_BATCH", batch)
+    write_json(project, plan, out := io.StringIO())
+    show = project.root.shower()
+    lines = [render._encoded(render._item_json(show, item)) for item in plan.listed]
+    assert out.getvalue().startswith('{"items": [\n' + ",\n".join(lines) + "\n],\n")
+    assert len(lines) == 5
