@@ -171,7 +171,7 @@ def write_doc(sections: dict[str, list[str]], command: str, *, partial: bool = F
     """Rewrite the page; ``partial`` (``--only``): replace only the measured groups' sections,
     each dated with its command, and keep the rest of the page as it is."""
     titles = {
-        "plan": "Plan (bar: 100,000 combinations in ≤ 2 s and ≤ 400 MB; cost linear in size)",
+        "plan": "Plan (bars, issue #13: 100,000 combinations fully locked in ≤ 2 s CPU and ≤ 300 MB; a million unrelated lock entries in ≤ 10 s and ≤ 500 MB; cost linear in size)",
         "apply": "Apply throughput against the simulator (bars: ≥ 0.85 of ideal, ≤ 2 ms client "
                  "CPU per task, few polls per task)",
         "rate": "Rate-limited apply (bar: ≥ 0.95 of the limit, zero 429s)",
@@ -274,7 +274,7 @@ NOTES = [
     "from a line.",
     "- **Apply** client CPU is dominated by httpx: about 1 ms of CPU per request on this "
     "machine, and a task is three requests (create, one poll thanks to adaptive polling, "
-    "download). The connection pool is sharded (`seedflow/transport.py`), which cut it 3×. "
+    "download). The connection pool is sharded (`seedflow/apply/transport.py`), which cut it 3×. "
     "The simulator shares the same two cores (it renders a PNG per image), so at C/L = 100 "
     "tasks/s the machine is CPU-bound; at 25 tasks/s (C = 50, L = 2 s, still faster than "
     "Seedream's real generation times allow) apply reaches the bar. An aiohttp-backed httpx "
