@@ -171,7 +171,9 @@ def write_doc(sections: dict[str, list[str]], command: str, *, partial: bool = F
     """Rewrite the page; ``partial`` (``--only``): replace only the measured groups' sections,
     each dated with its command, and keep the rest of the page as it is."""
     titles = {
-        "plan": "Plan (bars, issue #13: 100,000 combinations fully locked in ≤ 2 s CPU and ≤ 300 MB; a million unrelated lock entries in ≤ 10 s and ≤ 500 MB; cost linear in size)",
+        "plan": "Plan (bars, issue #13: 100,000 combinations fully locked in ≤ 2 s CPU and "
+                "≤ 300 MB; a million unrelated lock entries in ≤ 10 s and ≤ 500 MB; cost linear "
+                "in size)",
         "apply": "Apply throughput against the simulator (bars: ≥ 0.85 of ideal, ≤ 2 ms client "
                  "CPU per task, few polls per task)",
         "rate": "Rate-limited apply (bar: ≥ 0.95 of the limit, zero 429s)",
