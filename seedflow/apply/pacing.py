@@ -191,9 +191,12 @@ class PollSchedule:
     def finished(self, reported: float | None, *, running: float, done: float) -> None:
         """A task succeeded: the provider reported ``reported`` seconds (or None); the last
         poll that saw it running was at age ``running`` (0 if none), the one that saw it done
-        at ``done``."""
+        at ``done``. A report is kept within [running, done]: it refines what the polls saw,
+        never contradicts it."""
         if reported is not None:
-            took = reported
+            # trusted only within what the polls saw: a provider that reports in the wrong
+            # unit (seconds read as milliseconds) must not set off a storm of early polls
+            took = min(max(reported, running), done)
         elif running > 0 or not self._seen:
             took = (running + done) / 2
         else:   # done at its first look: nothing new about how much sooner it was done

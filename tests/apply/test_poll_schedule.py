@@ -50,6 +50,18 @@ def test_the_median_is_not_moved_by_a_few_absurd_reports() -> None:
     assert schedule.expected() == 4.0
 
 
+def test_a_report_the_polls_contradict_is_kept_within_what_they_saw() -> None:
+    # A provider whose times are off by 1000x (a unit mix-up) would otherwise make every
+    # task poll from its first milliseconds on, or wait for hours.
+    too_short = PollSchedule(first=3.0, maximum=30.0)
+    for _ in range(5):
+        too_short.finished(0.004, running=6.0, done=7.0)   # seen running at 6 s
+    assert too_short.expected() == 6.0
+    too_long = PollSchedule(first=3.0, maximum=30.0)
+    too_long.finished(4000.0, running=3.0, done=4.0)       # seen done at 4 s
+    assert too_long.expected() == 4.0
+
+
 def test_without_reports_the_middle_of_running_and_done_is_learnt() -> None:
     schedule = PollSchedule(first=3.0, maximum=30.0)
     schedule.finished(None, running=3.0, done=4.0)
