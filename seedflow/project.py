@@ -17,14 +17,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seedflow.errors import LockError, SeedflowError, SpecError
+from seedflow.errors import LockError, SeedflowError, SpecError, SpecErrors
 from seedflow.lock.format import split_lines
 from seedflow.lock.journal import journal_path
 from seedflow.lock.model import LockedImage, LockEntry, State
 from seedflow.lock.read import Lock, read_lock
 from seedflow.outputs import OutputCheck, OutputRoot, file_sha256
 from seedflow.outputs.statcache import StatCache, cache_path
-from seedflow.pipeline.load import load_pipeline
+from seedflow.pipeline.load import PipelineErrors, load_pipeline
 from seedflow.pipeline.model import Pipeline
 from seedflow.plan.combos import Combination, resolve
 from seedflow.plan.diff import Checks, Plan, make_plan
@@ -141,13 +141,27 @@ def open_spec(path: Path, *, lock_path: Path | None = None,
     that writes (``new_lock``) may start a new lockfile there, and only when the default lock
     does not exist either.
     """
-    pipeline = load_pipeline(path)
-    combinations = resolve(pipeline, max_combinations=max_combinations)
+    pipeline, combinations = expand(path, max_combinations=max_combinations)
     if lock_path is not None and not lock_path.exists():
         _refuse_missing_lock(lock_path, pipeline.default_lock, new_lock=new_lock)
     lock = lock_path or pipeline.default_lock
     _refuse_unmerged(lock, shard)
     return Spec(pipeline, combinations, lock)
+
+
+def expand(path: Path, *, max_combinations: int | None = None
+           ) -> tuple[Pipeline, list[Combination]]:
+    """Load and expand a pipeline. When some of its templates do not compile, the assets that
+    did build are still expanded, so every template error of the file is reported at once."""
+    try:
+        pipeline = load_pipeline(path)
+    except PipelineErrors as exc:
+        try:
+            resolve(exc.rest, max_combinations=max_combinations)
+        except SpecErrors as more:
+            raise SpecErrors(exc.errors + more.errors) from None
+        raise
+    return pipeline, resolve(pipeline, max_combinations=max_combinations)
 
 
 def unmerged_fragments(lock_path: Path) -> list[Path]:

@@ -65,6 +65,31 @@ def test_every_template_error_of_a_file_is_reported_in_one_run(
         "statement block'\n")
 
 
+@pytest.mark.parametrize("command", [("plan",), ("apply", "--yes")])
+def test_plan_and_apply_report_every_template_error_as_validate_does(
+        write_pipeline: WritePipeline, run: Run, command: tuple[str, ...]) -> None:
+    # one asset's template does not compile, another's does not render: both are reported
+    path = write_pipeline("""
+        version: 1
+        provider: sim
+        assets:
+          a:
+            prompt: "{{ x | nofilter }}"
+            output: a.png
+          b:
+            prompt: "{{ colour }}"
+            output: b.png
+    """)
+    expected = ("p.yaml:5:13: prompt: template syntax error: No filter named 'nofilter'.\n"
+                "p.yaml:8:13: prompt: 'colour' is undefined; variables available here: asset\n")
+    assert validate_err(run, path) == expected
+    before = snapshot(Path.cwd())
+    result = run(*command, path)
+    assert result.code == 1 and result.out == "", result.text
+    assert result.err == f"error: {expected}"
+    assert snapshot(Path.cwd()) == before
+
+
 def test_undefined_names_are_found_past_loops_arithmetic_and_calls(
         write_pipeline: WritePipeline, run: Run) -> None:
     path = write_pipeline("""
