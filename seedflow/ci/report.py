@@ -9,14 +9,14 @@ plan`` renders (markdown as ``--format markdown``, counts as the ``summary`` and
 from __future__ import annotations
 
 import secrets
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from seedflow.errors import SeedflowError
 from seedflow.plan.diff import Plan, matching, refuse_targets
-from seedflow.plan.render import cost_estimate, render_markdown
+from seedflow.plan.markdown import code_span, fence_length, plain, render_markdown
+from seedflow.plan.render import cost_estimate
 from seedflow.project import load_project, open_store
 
 
@@ -50,33 +50,13 @@ def plan_pipeline(path: Path, *, store_url: str | None = None,
 
 def failure_markdown(path: Path, message: str) -> str:
     """A failed plan in the comment: a stale plan must never stay up as if it were current.
-    The path and the message are the pull request's text: code only, nothing escapes it."""
-    message = shown(message, keep_newlines=True)
-    fence = "`" * max(3, _longest_backtick_run(message) + 1)
-    return (f"### seedflow plan: {code_span(shown(str(path)))}\n\n**The plan failed**; nothing "
-            f"below is current.\n\n{fence}text\n{message}\n{fence}")
-
-
-def code_span(text: str) -> str:
-    """``text`` as inline code, delimited by more backticks than any run inside it."""
-    ticks = "`" * (_longest_backtick_run(text) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def shown(text: str, *, keep_newlines: bool = False) -> str:
-    """Control and format characters (bidi overrides, a newline in a file name) escaped."""
-    return "".join(char if (char == "\n" and keep_newlines)
-                   or not unicodedata.category(char).startswith("C")
-                   else char.encode("unicode_escape").decode("ascii") for char in text)
-
-
-def _longest_backtick_run(text: str) -> int:
-    longest = run = 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    return longest
+    The path and the message are the pull request's text: code only, nothing escapes it
+    (escaped as the plan's own markdown escapes it)."""
+    lines = [plain(line) for line in message.split("\n")]
+    fence = "`" * fence_length(lines)
+    body = "\n".join(lines)
+    return (f"### seedflow plan: {code_span(str(path))}\n\n**The plan failed**; nothing "
+            f"below is current.\n\n{fence}text\n{body}\n{fence}")
 
 
 def combined_markdown(reports: Iterable[PipelineReport]) -> str:

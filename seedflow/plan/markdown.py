@@ -170,7 +170,7 @@ class _Listing:
         for item in changes.first:
             lines = _item_lines(project, item)
             size = sum(len(line) + 1 for line in lines)
-            if size + 2 * _fence_length(body + lines) > room:
+            if size + 2 * fence_length(body + lines) > room:
                 self.full = True
                 break
             body += lines
@@ -179,7 +179,7 @@ class _Listing:
         if listed < changes.total:
             body.append(f"… and {changes.total - listed:,} more (seedflow plan --format json "
                         "lists every one)")
-        fence = "`" * _fence_length(body)
+        fence = "`" * fence_length(body)
         block = [summary, "", fence + "diff", *body, fence, "", "</details>", ""]
         self.budget -= sum(len(line) + 1 for line in block)
         self.shown += listed
@@ -206,7 +206,7 @@ def _item_lines(project: Project, item: PlanItem) -> list[str]:
     lines += [f"{INDENT}conflict: {_shown(display_path(project, path))} holds a file seedflow "
               "did not write" for path in item.conflicts]
     if item.note:
-        lines.append(f"{INDENT}note: {_clip(_plain(item.note), VALUE_CLIP)}")
+        lines.append(f"{INDENT}note: {_clip(plain(item.note), VALUE_CLIP)}")
     return lines
 
 
@@ -214,7 +214,7 @@ def _move(project: Project, move: Move) -> str:
     target = _shown(display_path(project, move.target))
     if move.source:
         return f"{_shown(display_path(project, move.source))} → {target}"
-    return f"{target}  ({_clip(_plain(how_moved(project, move)), VALUE_CLIP)})"
+    return f"{target}  ({_clip(plain(how_moved(project, move)), VALUE_CLIP)})"
 
 
 def _request_lines(provider: str, request: Mapping[str, Any],
@@ -224,10 +224,10 @@ def _request_lines(provider: str, request: Mapping[str, Any],
     prompt = spec.mapping.prompt_of(request) if spec else None
     lines = []
     if prompt is not None:
-        text = f"\n{INDENT}        ".join(_plain(line) for line in prompt.split("\n"))
+        text = f"\n{INDENT}        ".join(plain(line) for line in prompt.split("\n"))
         lines.append(f"{INDENT}prompt: {_clip(text, PROMPT_CLIP)}")
     rest = _json(_without_prompt(request, prompt))
-    lines.append(f"{INDENT}{_plain(provider)} request: {_clip(rest, REQUEST_CLIP)}")
+    lines.append(f"{INDENT}{plain(provider)} request: {_clip(rest, REQUEST_CLIP)}")
     if unsent:
         lines.append(f"{INDENT}not sent (identity only): {_clip(_json(unsent), VALUE_CLIP)}")
     return lines
@@ -251,13 +251,13 @@ def _left_out_line(project: Project, listing: _Listing, total: int) -> str:
 
 def code_span(text: str) -> str:
     """``text`` as an inline code span that nothing in it can end early."""
-    text = _clip(_plain(text), VALUE_CLIP)
+    text = _clip(plain(text), VALUE_CLIP)
     ticks = "`" * (_longest_tick_run(text) + 1)
     pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
-def _fence_length(lines: list[str]) -> int:
+def fence_length(lines: list[str]) -> int:
     """A code fence longer than any run of backticks in ``lines`` (at least three)."""
     return max(3, max((_longest_tick_run(line) for line in lines), default=0) + 1)
 
@@ -267,14 +267,14 @@ def _longest_tick_run(text: str) -> int:
 
 
 def _html(text: str) -> str:
-    return html.escape(_clip(_plain(text), VALUE_CLIP), quote=True)
+    return html.escape(_clip(plain(text), VALUE_CLIP), quote=True)
 
 
 def _shown(text: str) -> str:
-    return _clip(_plain(text), VALUE_CLIP)
+    return _clip(plain(text), VALUE_CLIP)
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     """``text`` on one line: control and format characters shown as escapes (``\\n``)."""
     if text.isprintable():
         return text
@@ -294,7 +294,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _json(value: Any) -> str:
-    return _plain(json.dumps(value, ensure_ascii=False, default=str))
+    return plain(json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _file(path: Path) -> str:

@@ -163,13 +163,6 @@ def pull_note(pipeline: Path, n: int) -> str:
     return f"{images} in the store but not on this disk: `seedflow pull {pipeline}`"
 
 
-def render_markdown(project: Project, plan: Plan) -> Iterator[str]:
-    """The plan as a pull-request comment (seedflow/plan/markdown.py)."""
-    from seedflow.plan.markdown import render_markdown as markdown  # it builds on this module
-
-    return markdown(project, plan)
-
-
 def plan_json(project: Project, plan: Plan) -> dict[str, Any]:
     """The plan as JSON data (what ``--format json`` writes)."""
     show = project.root.shower()
