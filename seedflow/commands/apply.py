@@ -48,7 +48,6 @@ from seedflow.project import (
     open_store,
     plan_checks,
 )
-from seedflow.providers import PROVIDERS
 from seedflow.store import ObjectStore
 
 LISTED = 20
@@ -169,11 +168,7 @@ def _creates(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
 
 
 def _paid(items: list[PlanItem], settings: Settings) -> list[PlanItem]:
-    return [i for i in _creates(items, settings) if not _simulated(i)]
-
-
-def _simulated(item: PlanItem) -> bool:
-    return item.combination is not None and PROVIDERS[item.combination.provider].simulated
+    return [i for i in _creates(items, settings) if not i.simulated]
 
 
 def from_saved_plan(plan_file: Path, pipeline: Path | None, *, lock_path: Path | None,
@@ -250,7 +245,7 @@ def _refuse_paid_if_locked(items: list[PlanItem], locked: bool) -> None:
     if locked and creates:
         shown = "\n  ".join(i.address for i in creates[:LISTED])
         more = f"\n  ... and {len(creates) - LISTED:,} more" if len(creates) > LISTED else ""
-        how = "simulated" if all(_simulated(i) for i in creates) else "paid"
+        how = "simulated" if all(i.simulated for i in creates) else "paid"
         raise SeedflowError(f"--locked: {len(creates):,} combinations are not in the lockfile "
                             f"and would need {how} generation:\n  {shown}{more}\nRun "
                             "`seedflow apply` without --locked (and commit the lockfile) to "
@@ -262,7 +257,7 @@ def _confirm(items: list[PlanItem], *, plan_lines: tuple[str, str], yes: bool,
     """On a terminal, show what will be created (as `terraform apply` does) and ask before
     paid work; off a terminal, paid work needs --yes."""
     paid = _paid(items, settings)
-    simulated = [i for i in _creates(items, settings) if _simulated(i)]
+    simulated = [i for i in _creates(items, settings) if i.simulated]
     if sys.stdin.isatty() and sys.stdout.isatty() and (paid or simulated):   # first, what
         _list_creates(paid, "apply will create (paid):")                   # it is about
         _list_creates(simulated, "apply will create (simulated, free):")

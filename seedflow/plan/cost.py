@@ -69,8 +69,7 @@ def estimate(items: Iterable[PlanItem], prices: PriceTable) -> Estimate:
         count = len(combo.outputs)
         tasks += 1
         images += count
-        spec = PROVIDERS.get(combo.provider)
-        simulated += count if spec is not None and spec.simulated else 0
+        simulated += count if item.simulated else 0
         each = price(prices, combo.provider)
         if each is None:
             unpriced[combo.provider] = unpriced.get(combo.provider, 0) + count

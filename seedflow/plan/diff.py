@@ -71,6 +71,12 @@ class PlanItem:
     def uncertain(self) -> bool:
         return self.entry is not None and self.entry.state == State.UNCERTAIN
 
+    @property
+    def simulated(self) -> bool:
+        """Whether its combination goes to a simulated provider (no money changes hands)."""
+        spec = PROVIDERS.get(self.combination.provider) if self.combination else None
+        return spec is not None and spec.simulated
+
 
 class Unread(Protocol):
     """Lock entries left in the lockfile (seedflow.lock.read.Unread): counted, and read from

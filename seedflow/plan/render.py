@@ -58,7 +58,7 @@ def summary_line(plan: Plan, *, unread_orphans: int = 0) -> str:
     (apply reads only the entries its pipeline can touch)."""
     s = plan.summary
     orphans = s["orphan"] + unread_orphans
-    return (f"{to_create(plan.items)}, {s['resume']:,} to resume, {s['restore']:,} to restore, "
+    return (f"{to_create(plan.listed)}, {s['resume']:,} to resume, {s['restore']:,} to restore, "
             f"{s['relink']:,} to relink, {orphans:,} orphaned, {s['unchanged']:,} unchanged.")
 
 
@@ -67,11 +67,8 @@ def to_create(items: Iterable[PlanItem]) -> str:
     paid = simulated = 0
     for item in items:
         if item.action == Action.CREATE and item.combination:
-            spec = PROVIDERS.get(item.combination.provider)
-            if spec is not None and spec.simulated:
-                simulated += 1
-            else:
-                paid += 1
+            simulated += item.simulated
+            paid += not item.simulated
     if not simulated:
         return f"{paid:,} to create" + (" (paid)" if paid else "")
     if not paid:
