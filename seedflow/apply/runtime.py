@@ -211,12 +211,20 @@ def _enabled(value: str | None) -> bool:
 
 async def _receiver(env: Mapping[str, str]) -> CallbackReceiver:
     """The local callback receiver (``SEEDFLOW_CALLBACK_LISTEN`` host:port, default loopback)."""
-    host, _, port = (env.get("SEEDFLOW_CALLBACK_LISTEN") or "127.0.0.1:0").rpartition(":")
-    if not port.isdigit():
+    listen = env.get("SEEDFLOW_CALLBACK_LISTEN") or "127.0.0.1:0"
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
         raise SeedflowError("SEEDFLOW_CALLBACK_LISTEN must be HOST:PORT, e.g. 127.0.0.1:8788")
     receiver = CallbackReceiver(env.get("SEEDFLOW_CALLBACK_SECRET") or None,
-                                host=host or "127.0.0.1", port=int(port))
-    await receiver.start()
+                                host=host.removeprefix("[").removesuffix("]") or "127.0.0.1",
+                                port=int(port))
+    try:
+        await receiver.start()
+    except OSError as exc:
+        raise SeedflowError(
+            f"cannot receive callbacks at SEEDFLOW_CALLBACK_LISTEN={listen}: "
+            f"{exc.strerror or exc}. Name a free port on this machine (or 0 for any), "
+            "or unset SEEDFLOW_CALLBACKS to rely on polling.") from None
     return receiver
 
 

@@ -97,7 +97,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         if saved is not None:   # what was reviewed is what runs
             check_current(saved[0], saved[1], input_digests(path, main_lock), work_of(items))
         if not items:
-            _tidy(writer)
+            _fold_journal(writer)   # one a crashed apply may have left
             click.echo(f"Nothing to do. Plan: {summary_line(plan, unread_orphans=orphans)}")
             _notes(plan, path)
             return 0
@@ -121,7 +121,7 @@ def apply(path: Path, *, lock_path: Path | None = None, yes: bool = False,
         except (KeyboardInterrupt, asyncio.CancelledError):   # a second ^C: stop at once
             raise _interrupted(path, items, writer, signal.SIGINT) from None
         finally:
-            writer.compact()
+            _fold_journal(writer)   # a run that failed to start leaves no new lockfile
             cache.save()
     _summarise(outcome, time.monotonic() - started, path, store)
     if signalled is not None:
@@ -155,8 +155,8 @@ def _providers(items: list[PlanItem]) -> set[str]:
             if i.combination and i.action in (Action.CREATE, Action.RESUME)}
 
 
-def _tidy(writer: LockWriter) -> None:
-    """Nothing to run, but fold in a journal a crashed apply may have left."""
+def _fold_journal(writer: LockWriter) -> None:
+    """Fold the journal into the lockfile, when there is one to fold."""
     if writer.lock.journal_events:
         writer.compact()
 

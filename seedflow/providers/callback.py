@@ -14,14 +14,16 @@ anything else gets 401 and is dropped. (kie.ai signs this way; Apikley documents
 so use ``secret=None`` there.) Accepted callbacks are answered ``{"code":200,"msg":"success"}``.
 
 Anyone who can reach the port may send anything, so every resource is bounded (:class:`Limits`):
-HTTP/1.1 is parsed by h11 over asyncio streams; a request's line and headers must arrive within
-``header_time`` (which also ends an idle keep-alive connection) and fit in ``header`` bytes
-(431); a body needs a Content-Length (411) of at most ``body`` bytes (413, before any of it is
-read) and must arrive within ``body_time`` (408); at most ``connections`` are open at once, and
-one more is answered 503 and closed at once, so a flood cannot take the file descriptors the
-downloads need. A task id that is too long or has characters no provider uses is refused (400)
-and never stored, and at most ``pending`` callbacks wait in :attr:`~CallbackReceiver.events`
-(503 beyond). :meth:`~CallbackReceiver.stop` closes every open connection and waits for it.
+HTTP/1.1 is parsed by h11 over the loop's non-blocking sockets; a request's line and headers
+must arrive within ``header_time`` (which also ends an idle keep-alive connection) and fit in
+``header`` bytes (431); a body needs a Content-Length (411) of at most ``body`` bytes (413,
+before any of it is read) and must arrive within ``body_time`` (408); at most ``connections``
+are open at once, and one more is answered 503 and closed at once. Connections are accepted one
+at a time (asyncio's server accepts a whole backlog before serving any), so a flood cannot take
+the file descriptors the downloads need. A task id that is too long or has characters no
+provider uses is refused (400) and never stored, and at most ``pending`` callbacks wait in
+:attr:`~CallbackReceiver.events` (503 beyond). :meth:`~CallbackReceiver.stop` closes every open
+connection and waits for it.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
 import re
+import socket
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -47,6 +51,11 @@ from seedflow.providers.base import TaskState
 PATH = "/callback"
 MAX_AGE = 300.0
 _CHUNK = 8 * 1024
+_BACKLOG = 128
+_ACCEPT_RETRY = 0.5
+_LINGER_BYTES = 64 * 1024
+_LINGER_TIME = 1.0
+_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 
 
@@ -115,8 +124,9 @@ class CallbackReceiver:
         self._host = host
         self._port = port
         self._max_age = max_age
-        self._server: asyncio.Server | None = None
-        self._open: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self._listeners: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
+        self._open: dict[asyncio.Task[None], socket.socket] = {}
 
     def __repr__(self) -> str:
         signed = self._secret is not None
@@ -135,19 +145,21 @@ class CallbackReceiver:
 
     async def start(self) -> None:
         """Start listening."""
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
-        self._port = self._server.sockets[0].getsockname()[1]
+        self._listeners = await _listen(self._host, self._port)
+        self._port = self._listeners[0].getsockname()[1]
+        self._accepting = [asyncio.create_task(self._accept_each(listener))
+                           for listener in self._listeners]
 
     async def stop(self) -> None:
         """Stop listening and close every open connection (idempotent)."""
-        if self._server is None:
-            return
-        server, self._server = self._server, None
-        server.close()
-        for writer in self._open.values():
-            writer.transport.abort()   # its reads end, so its task does
-        await asyncio.gather(*self._open, return_exceptions=True)
-        await server.wait_closed()
+        listeners, self._listeners = self._listeners, []
+        tasks = [*self._accepting, *self._open]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for listener in listeners:
+            listener.close()
+        self._accepting = []
 
     async def __aenter__(self) -> CallbackReceiver:
         await self.start()
@@ -157,36 +169,40 @@ class CallbackReceiver:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
 
-    # -- one connection ------------------------------------------------------------------
+    # -- connections -----------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._server is None or len(self._open) >= self._limits.connections:
-            writer.write(_answer(h11.Connection(h11.SERVER), 503, "too many connections; "
-                                 "polling will find the result", keep=False))
-            writer.close()
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._open[task] = writer
+    async def _accept_each(self, listener: socket.socket) -> None:
+        """Accept connections one at a time, so a flood holds at most ``limits.connections``
+        descriptors (plus the one being turned away), never the ones downloads need."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as exc:   # out of descriptors, or a sender gone before its accept
+                await asyncio.sleep(_ACCEPT_RETRY if exc.errno in _EXHAUSTED else 0)
+                continue
+            if len(self._open) >= self._limits.connections:
+                _turn_away(sock)
+                continue
+            task = asyncio.create_task(self._serve(sock))
+            self._open[task] = sock
+            task.add_done_callback(self._open.pop)
+
+    async def _serve(self, sock: socket.socket) -> None:
         try:
-            await self._converse(reader, writer)
-        except (OSError, h11.ProtocolError, asyncio.CancelledError):
-            # a sender that left, or a loop that is closing: Python 3.11 logs a traceback for
-            # a connection task that ends cancelled, so this one ends quietly instead
+            await self._converse(sock)
+            await _linger(sock)
+        except (OSError, h11.ProtocolError):   # a sender that left (or stalled a write)
             pass
         finally:
-            del self._open[task]
-            writer.transport.abort()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            sock.close()
 
-    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-                        ) -> None:
+    async def _converse(self, sock: socket.socket) -> None:
         """Answer requests until one is refused, the sender closes, or it keeps us waiting."""
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.header)
         while True:
             try:
-                outcome = await self._exchange(conn, reader)
+                outcome = await self._exchange(conn, sock)
             except _Refused as refused:
                 outcome = refused.status, refused.msg
             except h11.RemoteProtocolError as exc:
@@ -195,19 +211,19 @@ class CallbackReceiver:
                 return
             status, msg = outcome
             keep = status == 200 and conn.their_state is h11.DONE
-            writer.write(_answer(conn, status, msg, keep=keep))
             async with asyncio.timeout(self._limits.header_time):
-                await writer.drain()
+                await asyncio.get_running_loop().sock_sendall(
+                    sock, _answer(conn, status, msg, keep=keep))
             if not (keep and _finished(conn)):
                 return
             conn.start_next_cycle()
 
-    async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader
+    async def _exchange(self, conn: h11.Connection, sock: socket.socket
                         ) -> tuple[int, str] | None:
         """Read one request; its status and ``msg`` (None: the sender left or kept silent)."""
         loop = asyncio.get_running_loop()
         try:
-            event = await _next(conn, reader, loop.time() + self._limits.header_time)
+            event = await _next(conn, sock, loop.time() + self._limits.header_time)
         except TimeoutError:
             if conn.trailing_data[0]:
                 raise _Refused(408, "the request headers took too long") from None
@@ -220,7 +236,7 @@ class CallbackReceiver:
         body = bytearray()
         deadline = loop.time() + self._limits.body_time
         try:
-            while isinstance(event := await _next(conn, reader, deadline), h11.Data):
+            while isinstance(event := await _next(conn, sock, deadline), h11.Data):
                 body += event.data
         except TimeoutError:
             raise _Refused(408, "the request body took too long") from None
@@ -261,12 +277,57 @@ class CallbackReceiver:
         return 200, "success"
 
 
-async def _next(conn: h11.Connection, reader: asyncio.StreamReader, deadline: float
+async def _listen(host: str, port: int) -> list[socket.socket]:
+    """Non-blocking listening sockets on every address ``host`` names, all on one port."""
+    loop = asyncio.get_running_loop()
+    found = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    listeners: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            listener = socket.socket(family, kind, proto)
+            listeners.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:   # each family has its own socket
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            chosen = listeners[0].getsockname()[1] if len(listeners) > 1 else port
+            listener.bind((address[0], chosen, *address[2:]))
+            listener.listen(_BACKLOG)
+            listener.setblocking(False)
+    except OSError:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
+
+
+async def _linger(sock: socket.socket) -> None:
+    """Close our side, then read and drop what the sender still sends (a little, briefly): a
+    close with unread bytes resets the connection, and a reset can destroy our answer before
+    the sender reads it."""
+    sock.shutdown(socket.SHUT_WR)
+    loop = asyncio.get_running_loop()
+    left = _LINGER_BYTES
+    async with asyncio.timeout(_LINGER_TIME):
+        while left > 0 and (data := await loop.sock_recv(sock, _CHUNK)):
+            left -= len(data)
+
+
+def _turn_away(sock: socket.socket) -> None:
+    """Answer 503 and close, without waiting: a new connection's send buffer holds the answer."""
+    with contextlib.suppress(OSError):
+        sock.send(_answer(h11.Connection(h11.SERVER), 503, "too many connections; polling "
+                          "will find the result", keep=False))
+    sock.close()
+
+
+async def _next(conn: h11.Connection, sock: socket.socket, deadline: float
                 ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-    """The next h11 event, reading from ``reader`` until ``deadline`` (then TimeoutError)."""
+    """The next h11 event, reading from ``sock`` until ``deadline`` (then TimeoutError)."""
+    loop = asyncio.get_running_loop()
     while (event := conn.next_event()) is h11.NEED_DATA:
         async with asyncio.timeout_at(deadline):
-            data = await reader.read(_CHUNK)
+            data = await loop.sock_recv(sock, _CHUNK)
         conn.receive_data(data)
     return event
 

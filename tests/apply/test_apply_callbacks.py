@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from applykit import Project, Run, subprocess_env, wait_for
 
 from seedflow.apply.wakeups import EARLY, Callbacks, Wakeups
@@ -50,6 +51,44 @@ def test_without_callbacks_no_callback_url_is_sent(
     assert seedflow("apply", str(project.pipeline), "--yes").code == 0
     assert sim.counters.callbacks_sent == 0
     assert all("callBackUrl" not in task.request for task in sim.tasks.values())
+
+
+@pytest.mark.parametrize(("listen", "said"), [
+    ("nohost.invalid:0", "cannot receive callbacks at SEEDFLOW_CALLBACK_LISTEN=nohost.invalid:0"),
+    ("127.0.0.1:{taken}", "Address already in use"),
+    ("127.0.0.1:99999", "must be HOST:PORT"),
+    ("127.0.0.1", "must be HOST:PORT"),
+])
+def test_a_receiver_that_cannot_listen_is_a_clear_error_before_anything_is_written(
+        sim: Simulator, env: Callable[..., dict[str, str]], project: Project,
+        seedflow: Run, listen: str, said: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        env(sim, SEEDFLOW_CALLBACKS="1",
+            SEEDFLOW_CALLBACK_LISTEN=listen.format(taken=taken.getsockname()[1]))
+        project.write(things=("mug",), seeds=(1,))
+        before = sorted(project.root.rglob("*"))
+
+        result = seedflow("apply", str(project.pipeline), "--yes")
+
+    assert result.code == 1, result.text
+    assert said in result.err and "Traceback" not in result.err
+    assert sim.counters.creates == 0
+    assert sorted(project.root.rglob("*")) == before   # no lockfile, no image
+
+
+@pytest.mark.parametrize("host", ["[::1]", "localhost"])
+def test_the_receiver_listens_on_a_bracketed_ipv6_address_or_a_name(
+        sim: Simulator, env: Callable[..., dict[str, str]], project: Project,
+        seedflow: Run, host: str) -> None:
+    env(sim, SEEDFLOW_CALLBACKS="1", SEEDFLOW_CALLBACK_LISTEN=f"{host}:0",
+        SEEDFLOW_POLL_INTERVAL="30", SEEDFLOW_POLL_MAX="30")
+    addresses = project.write(things=("mug",), seeds=(1, 2))
+
+    result = seedflow("apply", str(project.pipeline), "--yes")
+
+    assert result.code == 0, result.text
+    assert sim.counters.callbacks_sent == len(addresses)   # they reached the receiver
+    project.assert_intact(addresses)
 
 
 # --- what a forger can do: wake polls, nothing more, and never starve apply ------------------

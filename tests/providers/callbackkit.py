@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
@@ -31,13 +33,15 @@ TIMEOUT = 20.0
 class ReceiverProcess:
     """A receiver subprocess (``python -X dev``: every warning and unclosed resource shows)."""
 
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, *, descriptors: int | None = None) -> None:
+        """``descriptors`` caps the process's open files (RLIMIT_NOFILE), as a small
+        ``ulimit -n`` would."""
         self.limits = limits or Limits()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDFLOW_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-X", "dev", __file__, json.dumps(asdict(self.limits))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env)
+            env=env, preexec_fn=None if descriptors is None else _file_limit(descriptors))
         assert self.proc.stdout is not None
         self.port = int(self.proc.stdout.readline())
 
@@ -71,6 +75,12 @@ class ReceiverProcess:
         started = time.monotonic()
         _, err = self.proc.communicate(timeout=TIMEOUT)
         return self.proc.returncode, err, time.monotonic() - started
+
+
+def _file_limit(descriptors: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (descriptors, descriptors))
+    return limit
 
 
 def connect(port: int) -> socket.socket:

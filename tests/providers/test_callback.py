@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import select
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -387,6 +388,40 @@ def test_a_flood_of_connections_is_capped_and_the_receiver_keeps_serving() -> No
     assert state["connections"] == 8
     assert busy == b"" or busy.startswith(b"HTTP/1.1 503 ")
     assert after.startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_burst_of_connections_never_takes_the_last_descriptors() -> None:
+    # every connection arrives before the receiver accepts any, so one accept round meets
+    # them all; with 32 descriptors, accepting them before turning them away runs out
+    limits = Limits(connections=8, header_time=30.0)
+    with ReceiverProcess(limits, descriptors=32) as receiver:
+        port = receiver.port
+        receiver.proc.send_signal(signal.SIGSTOP)
+        try:
+            flood = [connect(port) for _ in range(90)]   # within the listen backlog
+        finally:
+            receiver.proc.send_signal(signal.SIGCONT)
+        turned_away = answered(flood, len(flood) - 8)
+        after = attempt(port, post_request(callback("task_1")))
+        for sock in flood:
+            sock.close()
+        wait_until(lambda: receiver.state()["connections"] == 0)
+        later = exchange(port, post_request(callback("task_2")))
+        code, err, _ = receiver.stop()
+
+    assert len(turned_away) == len(flood) - 8
+    assert after == b"" or after.startswith(b"HTTP/1.1 503 ")
+    assert later.startswith(b"HTTP/1.1 200 ")
+    assert (code, err) == (0, "")
+
+
+def answered(sockets: list[socket.socket], enough: int) -> list[socket.socket]:
+    """The sockets the receiver has answered or closed, once ``enough`` are (or 10 s passed)."""
+    done: list[socket.socket] = []
+    deadline = time.monotonic() + 10.0
+    while len(done) < enough and time.monotonic() < deadline:
+        done += select.select([s for s in sockets if s not in done], [], [], 0.1)[0]
+    return done
 
 
 def test_stopping_with_connections_open_prints_nothing() -> None:
