@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -71,13 +70,12 @@ _BY_VALUE: dict[str, State] = {state.value: state for state in State}
 
 # seedflow.lock.decode has msgspec build these records straight from a line. The constraints
 # below apply only there (a decoded line must satisfy entry_from_json's rules); built in Python,
-# these are plain frozen dataclasses.
+# these are plain frozen Structs, their constraints unchecked.
 Text = Annotated[str, msgspec.Meta(min_length=1)]     # a non-empty string
 Count = Annotated[int, msgspec.Meta(ge=0)]            # a whole number, 0 or more
 
 
-@dataclass(frozen=True, slots=True)
-class LockedImage:
+class LockedImage(msgspec.Struct, frozen=True, gc=False):
     path: Text        # relative to the pipeline's folder, POSIX separators
     sha256: Annotated[str, msgspec.Meta(min_length=64, max_length=64)]
     size: Count
@@ -87,10 +85,12 @@ class LockedImage:
         return {"path": self.path, "sha256": self.sha256, "size": self.size, "url": self.url}
 
 
-@dataclass(frozen=True, slots=True)
-class LockEntry:
+class LockEntry(msgspec.Struct, frozen=True, gc=False):
     """One combination's task: ``uncertain`` (a create may have reached the provider, no id),
-    ``submitted`` (task id known, images not all downloaded), ``succeeded`` or ``failed``."""
+    ``submitted`` (task id known, images not all downloaded), ``succeeded`` or ``failed``.
+
+    A frozen msgspec Struct, not a dataclass: built in C (a fully locked 100,000-combination
+    plan builds 100,000), and never in a reference cycle, so the collector need not track it."""
 
     fingerprint: Text
     address: Text
@@ -105,14 +105,14 @@ class LockEntry:
     images: tuple[LockedImage, ...] = ()
     error: str | None = None
     attempts: Count = 1
-    unsent: Mapping[str, Any] = field(default_factory=dict)
+    unsent: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if type(self.state) is not State:  # given as its JSON value: always a State member
-            object.__setattr__(self, "state", State(self.state))
+            msgspec.structs.force_setattr(self, "state", State(self.state))
 
     def evolve(self, **changes: Any) -> LockEntry:
-        return replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, overload
 
+import msgspec
+
 from seedflow.errors import SeedflowError
 from seedflow.lock.decode import EntryBrief
 from seedflow.lock.model import LockedImage, LockEntry, State
@@ -39,8 +41,7 @@ WORK = frozenset({Action.CREATE, Action.RESUME, Action.RESTORE, Action.RELINK})
 
 
 
-@dataclass(frozen=True, slots=True)
-class Move:
+class Move(msgspec.Struct, frozen=True, gc=False):
     """One output of a locked task and what to do about it."""
 
     index: int                # 0-based image index within the task
@@ -50,8 +51,7 @@ class Move:
     stored: bool = False      # no copy needed: the store holds the bytes (`pull` fetches them)
 
 
-@dataclass(frozen=True, slots=True)
-class PlanItem:
+class PlanItem(msgspec.Struct, frozen=True, gc=False):
     action: Action
     combination: Combination | None  # None for orphans
     entry: LockEntry | None          # None for brand-new combinations

@@ -41,7 +41,7 @@ def entry(n: int, **changes: object) -> LockEntry:
     base = LockEntry(fingerprint=fp, address=f"a[n={n}]", asset="a", provider="sim",
                      state=State.SUCCEEDED, request={"prompt": f"p {n} é \"", "seed": n},
                      task_id=f"t{n}", images=(LockedImage(f"out/{n}.png", "0" * 64, 1, "u"),))
-    return dataclasses.replace(base, **changes)
+    return base.evolve(**changes)
 
 
 VARIED = [entry(0), entry(1, state=State.FAILED, error="boom", task_id=None),

@@ -7,7 +7,7 @@ tag, no mention, no early end of a code block or of a ``<details>``.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path

@@ -4,7 +4,7 @@ with a create on each provider, an unchanged combination, an orphan and an unsen
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from msgspec.structs import replace
 from pathlib import Path
 
 import click
