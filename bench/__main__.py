@@ -38,6 +38,7 @@ from bench.apply_bench import (
     shards_section,
     throughput,
 )
+from bench.measure import compile_bytecode
 from bench.plan_bench import PlanFigure, plan_figures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench" + "".join(f" --only {g}" for g in args.only or []) + \
         (" --quick" if quick else "") + (f" --base {args.base}" if args.base else "")
     sections: dict[str, list[str]] = {}
+    compile_bytecode([ROOT / "seedflow", *([args.base / "seedflow"] if args.base else [])])
     with tempfile.TemporaryDirectory(prefix="seedflow-bench-") as tmp:
         scratch = Path(tmp)
         steps: dict[str, Callable[[], list[str]]] = {
