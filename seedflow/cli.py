@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 
 from seedflow import __version__
+from seedflow.commands import finish
 from seedflow.errors import Interrupted, SeedflowError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -470,6 +471,7 @@ def _exit(code: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run seedflow with ``argv`` and return the exit code (never raises)."""
+    finish.release()
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="seedflow",
                  standalone_mode=False)
@@ -519,12 +521,16 @@ def _write_crash_log() -> Path:
 def entry() -> None:
     """Console-script entry point."""
     code = main()
-    if "obstore" in sys.modules:
+    if "obstore" in sys.modules or finish.kept():
         # obstore's Rust runtime keeps worker threads that can abort the whole process
         # (SIGABRT, exit 134) if one wakes while the interpreter finalizes (seen in about 1 run
-        # in 10 after a store was used). Everything seedflow writes is closed and fsynced by
-        # now, so end the process without finalizing.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        # in 10 after a store was used); a plan leaves its objects for the OS to reclaim (see
+        # seedflow.commands.finish). Everything seedflow writes is closed and fsynced by now,
+        # so end the process without finalizing.
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:   # the reader left (a closed pipe): what it did not get is lost
+            code = code or EXIT_FAILED
         os._exit(code)
     sys.exit(code)

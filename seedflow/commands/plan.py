@@ -9,6 +9,7 @@ import click
 
 from seedflow.atomic import write_atomic
 from seedflow.commands.colour import colour_for
+from seedflow.commands.finish import keep_until_exit
 from seedflow.plan.diff import Plan, matching, refuse_targets, select
 from seedflow.plan.markdown import render_markdown
 from seedflow.plan.render import render_text, write_json
@@ -46,6 +47,7 @@ def plan(path: Path, *, lock_path: Path | None = None, fmt: str = "text",
         click.echo(f"Saved this plan to {out}: `seedflow apply --plan {out}` carries out exactly "
                    "this, and refuses if the pipeline, the lock or the files change first.",
                    err=fmt == "json")
+    keep_until_exit(project, result)
     if detailed_exitcode and result.has_work:
         return EXIT_CHANGES
     return EXIT_NO_CHANGES

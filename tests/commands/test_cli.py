@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,12 @@ from corekit import Run, WritePipeline, assert_no_traceback
 import seedflow.commands.validate
 from seedflow import __version__
 from seedflow.cli import main
+from seedflow.commands import finish
 from seedflow.errors import SeedflowError
+
+class Marker:
+    """Something a weak reference can follow."""
+
 
 GOOD = """\
     version: 1
@@ -166,3 +173,44 @@ def test_the_console_entry_point(write_pipeline: WritePipeline, tmp_path: Path) 
                          capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
     assert bad.returncode == 2
     assert main(["--version"]) == 0
+
+
+WIDE = """\
+version: 1
+provider: sim
+output_dir: out
+assets:
+  grid:
+    prompt: "a {{ thing }} number {{ n }}"
+    matrix: {thing: [mug, lamp, chair, desk], n: [%s]}
+    output: "{{ thing }}/{{ n }}.png"
+"""
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+def test_a_plan_ended_without_freeing_its_objects_still_writes_everything(
+        write_pipeline: WritePipeline, tmp_path: Path, detailed: bool) -> None:
+    # plan leaves its objects to the OS (os._exit): what it printed must all be flushed first,
+    # and its exit code kept; 2,000 items make more output than any pipe buffer holds
+    path = write_pipeline(WIDE % ", ".join(str(n) for n in range(500)))
+    args = ["plan", str(path), "--format", "json", *(["--detailed-exitcode"] if detailed else [])]
+    done = subprocess.run([sys.executable, "-m", "seedflow", *args], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == (2 if detailed else 0), done.stderr
+    assert len(json.loads(done.stdout)["items"]) == 2_000
+    assert done.stderr == ""
+
+
+def test_objects_kept_until_exit_are_let_go_when_the_next_command_starts(
+        write_pipeline: WritePipeline) -> None:
+    path = write_pipeline(GOOD)
+    held = Marker()
+    finish.keep_until_exit(held)
+    gone = weakref.ref(held)
+    del held
+    assert gone() is not None and finish.kept()
+
+    assert main(["validate", str(path)]) == 0
+
+    assert gone() is None
+    assert not finish.kept()   # validate, unlike plan, keeps nothing
