@@ -17,6 +17,7 @@ from seedflow.cli import main
 from seedflow.commands import finish
 from seedflow.errors import SeedflowError
 
+
 class Marker:
     """Something a weak reference can follow."""
 

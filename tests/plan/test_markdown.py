@@ -7,7 +7,6 @@ tag, no mention, no early end of a code block or of a ``<details>``.
 
 from __future__ import annotations
 
-from msgspec.structs import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from corekit import Run, WritePipeline, combos_of, entry_for, image, write_lock
 from markdown_it import MarkdownIt
+from msgspec.structs import replace
 
 from seedflow.plan import markdown
 

@@ -4,12 +4,12 @@ with a create on each provider, an unchanged combination, an orphan and an unsen
 from __future__ import annotations
 
 import json
-from msgspec.structs import replace
 from pathlib import Path
 
 import click
 import pytest
 from corekit import Run, WritePipeline, combos_of, entry_for, image, write_lock
+from msgspec.structs import replace
 
 from seedflow.plan import render
 from seedflow.project import load_project
