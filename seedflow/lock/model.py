@@ -10,6 +10,7 @@ merges of two branches that each add entries rarely conflict (the merge driver h
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
@@ -164,11 +165,28 @@ def decode_line(line: str) -> Any:
     # Nesting needs as many brackets: only a line with that many is walked.
     if line.count("{") + line.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise EntryFormatError(_TOO_DEEP)
+    # Only an escape makes half of a UTF-16 pair: only a line with one is walked.
+    if "\\u" in line and _has_surrogate(value):
+        raise EntryFormatError("it holds half of a UTF-16 pair (a \\ud800 to \\udfff escape), "
+                               "which is not text" + _NOT_OURS)
     return value
 
 
 _NOT_OURS = ": seedflow did not write this line; restore the lockfile from git"
 _TOO_DEEP = f"its JSON nests more than {MAX_JSON_DEPTH} levels deep{_NOT_OURS}"
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(item) for item in value)
+    return False
 
 
 def _depth(value: Any) -> int:

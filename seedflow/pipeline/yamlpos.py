@@ -9,6 +9,7 @@ merged one, as YAML's merge key defines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ _INT = "tag:yaml.org,2002:int"
 _MERGE = "tag:yaml.org,2002:merge"
 _VALUE = "tag:yaml.org,2002:value"
 _STR = "tag:yaml.org,2002:str"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _Pair = tuple[Any, yaml.Node, yaml.Node]   # (key, its node, the value's node)
 
 
@@ -158,6 +160,10 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if _SURROGATE.search(node.value):   # "\ud800" escapes to text no file or request holds
+            raise SpecError(self.positions.at(path), "a \\ud800 to \\udfff escape is half of a "
+                            "UTF-16 pair, not a character; write the character itself, or "
+                            "escape it whole with eight hex digits (\\U0001F600 is 😀)")
         if node.tag == _TIMESTAMP:
             return node.value  # `2024-05-01` stays the text written, not a datetime
         try:
