@@ -57,9 +57,10 @@ def _excluded(combo: Mapping[str, Any], exclude: Sequence[Mapping[str, Any]]) ->
 def _product(matrix: Matrix) -> Iterator[Combo]:
     names = matrix.axis_names
     if not names:
-        return
-    for values in itertools.product(*(vals for _, vals in matrix.axes)):
-        yield dict(zip(names, values, strict=True))
+        return iter(())
+    # each tuple holds one value per axis: zip need not check (strict=True costs a third more)
+    rows = itertools.product(*(vals for _, vals in matrix.axes))
+    return map(dict, map(zip, itertools.repeat(names), rows))
 
 
 def expand(matrix: Matrix) -> list[Combo]:
@@ -79,6 +80,11 @@ def expand(matrix: Matrix) -> list[Combo]:
     if not originals and not extra:
         return [{}]  # an asset with no matrix is one combination
     return originals + extra
+
+
+def keys(matrix: Matrix) -> frozenset[str]:
+    """Every key a combination :func:`expand` gives may have: the axes and the include keys."""
+    return frozenset(matrix.axis_names).union(*matrix.include)
 
 
 def count(matrix: Matrix) -> int:

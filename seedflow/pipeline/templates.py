@@ -273,31 +273,24 @@ class Template:
 
     def fast_renderer(self) -> Callable[[Mapping[str, Any]], str | None]:
         """A function giving what :meth:`render` returns where the fast path renders it (None
-        otherwise), each hole's text kept by the identity of the value it shows: a matrix's
-        values are shared objects, and 100,000 paths are made of a few hundred of them."""
+        otherwise). Each hole keeps its text by the identity of the value it shows, with the
+        literal text around it joined on: a matrix's values are shared objects, and 100,000
+        paths are made of a few hundred of them."""
         parts = self._fast
         if parts is None:
             return lambda context: None
-        holes: list[tuple[_Part, dict[int, tuple[Any, str]]]] = [(part, {}) for part in parts]
+        holes = _holes(parts)
+        if not holes:
+            text = "".join(part for part in parts if isinstance(part, str))
+            return lambda context: text
+        lookups = [(hole.name, hole.texts) for hole in holes]
 
         def render(context: Mapping[str, Any]) -> str | None:
-            out: list[str] = []
-            for part, texts in holes:
-                if isinstance(part, str):
-                    out.append(part)
-                    continue
-                value = context.get(part[0], _render_fast)
-                known = texts.get(id(value))
-                if known is not None and known[0] is value:   # held: its id is not reused
-                    out.append(known[1])
-                    continue
-                text = _render_fast((part,), context)
-                if text is None:
-                    return None
-                if len(texts) < _HOLE_TEXTS:
-                    texts[id(value)] = (value, text)
-                out.append(text)
-            return "".join(out)
+            get = context.get
+            try:
+                return "".join([texts[id(get(name, _render_fast))] for name, texts in lookups])
+            except KeyError:   # a value not met yet (or not kept: more than _HOLE_TEXTS)
+                return _render_holes(holes, context)
 
         return render
 
@@ -359,6 +352,9 @@ def _refuse_compile_time_values(ast: nodes.Template) -> None:
             raise TemplateProblem("`{% autoescape %}` takes true or false, not an expression")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _checked(text: str) -> str:
     if len(text) > MAX_TEXT:
         raise TemplateProblem(f"the template renders {len(text):,} characters; at most "
@@ -366,6 +362,10 @@ def _checked(text: str) -> str:
     if _ADDRESS.search(text):
         raise TemplateProblem("the template prints a Python object (its text holds a memory "
                               "address, which changes every run); print a value instead")
+    if _SURROGATE.search(text):
+        raise TemplateProblem("the template renders half of a UTF-16 pair (U+D800 to U+DFFF), "
+                              "which is not a character and cannot be sent; print the "
+                              "character itself")
     return text
 
 
@@ -463,6 +463,60 @@ def _hole(node: nodes.Node) -> tuple[str, tuple[str, ...], tuple[str, ...]] | No
 
 
 _HOLE_TEXTS = 10_000   # texts kept per hole of a fast renderer
+
+
+class _Hole:
+    """A hole of a fast renderer: its texts, each with the literal text around it (``before``
+    only for the first hole), kept by the identity of the value the hole reads."""
+
+    __slots__ = ("after", "before", "held", "name", "part", "texts")
+
+    def __init__(self, part: tuple[str, tuple[str, ...], tuple[str, ...]], before: str) -> None:
+        self.part = part
+        self.name = part[0]
+        self.before = before
+        self.after = ""
+        self.texts: dict[int, str] = {}
+        self.held: list[Any] = []   # the values whose ids key `texts`, alive so ids stay theirs
+
+    def text(self, context: Mapping[str, Any]) -> str | None:
+        value = context.get(self.name, _render_fast)
+        known = self.texts.get(id(value))
+        if known is not None:
+            return known
+        text = _render_fast((self.part,), context)
+        if text is None:
+            return None
+        text = self.before + text + self.after
+        if len(self.texts) < _HOLE_TEXTS:
+            self.texts[id(value)] = text
+            self.held.append(value)
+        return text
+
+
+def _holes(parts: tuple[_Part, ...]) -> list[_Hole]:
+    """The holes of ``parts``, each with the literal text after it (the first one also with
+    the text before it)."""
+    holes: list[_Hole] = []
+    before = ""
+    for part in parts:
+        if not isinstance(part, str):
+            holes.append(_Hole(part, "" if holes else before))
+        elif holes:
+            holes[-1].after += part
+        else:
+            before += part
+    return holes
+
+
+def _render_holes(holes: list[_Hole], context: Mapping[str, Any]) -> str | None:
+    texts = []
+    for hole in holes:
+        text = hole.text(context)
+        if text is None:
+            return None
+        texts.append(text)
+    return "".join(texts)
 
 
 def _render_fast(parts: tuple[_Part, ...], context: Mapping[str, Any]) -> str | None:

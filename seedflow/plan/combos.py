@@ -9,14 +9,14 @@ reported together.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import msgspec
 
 from seedflow.errors import SpecError, SpecErrors
 from seedflow.outputs import IMAGE_SUFFIXES, OutputRoot, path_problem
-from seedflow.pipeline.matrix import count, expand
+from seedflow.pipeline.matrix import count, expand, keys
 from seedflow.pipeline.model import Asset, Pipeline
 from seedflow.pipeline.templates import Template, TemplateProblem, render_limits
 from seedflow.pipeline.yamlpos import PathKey
@@ -94,22 +94,22 @@ def _expand_asset(pipeline: Pipeline, asset: Asset, limit: int, combos: list[Com
 
 def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator[Combination]:
     shapes = _Shapes(asset)
-    prompts = _Memo(asset.prompt)
-    root = _Paths(OutputRoot(pipeline.folder, pipeline.output_dir).prefix,
-                  asset.output.fast_renderer())
-    labels: dict[tuple[str, int], list[str]] = {}
-    texts: dict[str, str] = {}   # prompt → its JSON text (prompts repeat across a matrix)
+    prompts = _Prompts(pipeline, asset)
+    root = _Paths(OutputRoot(pipeline.folder, pipeline.output_dir).prefix, asset.output,
+                  from_values=_reads_values_only(asset.output, asset))
+    addresses = _Addresses(asset.name)
     needs_index = "index" in asset.output.names
+    name, provider = asset.name, asset.provider.name
     for values in expand(asset.matrix):
         params, request = shapes.of(values)
-        context = {**pipeline.vars, **params, **values, "asset": asset.name}
         try:
-            prompt = prompts.render(context)
+            prompt = prompts.of(values, params)
         except TemplateProblem as exc:
             errors.add((*asset.path, "prompt"), f"prompt: {exc}")
+            context = _context(pipeline, asset, params, values)
             _outputs(root, asset, context, params.get("images", 1), errors)  # its problems too
             continue
-        problems = list(request.problems) or shapes.prompt_problems(prompt, params)
+        problems = request.problems or prompts.problems(prompt, params)
         for problem in problems:
             errors.add(_problem_path(asset, values, problem), problem.message)
         images = params.get("images", 1)
@@ -117,30 +117,48 @@ def _asset_combos(pipeline: Pipeline, asset: Asset, errors: _Errors) -> Iterator
             errors.add((*asset.path, "output"), f"output: {images} images per task need "
                        "`{{ index }}` in the output template, or they would overwrite each other")
             continue
-        outputs = _outputs(root, asset, context, images, errors)
+        outputs = (images == 1 and root.only(values)) or _outputs(
+            root, asset, _context(pipeline, asset, params, values), images, errors)
         if problems or outputs is None:
             continue
         yield Combination(   # asset, address, provider, vars, request, fingerprint, ...
-            asset.name, address(asset.name, values, labels), asset.provider.name, values,
-            request.body(prompt), request.fingerprint_quoted(
-                texts.get(prompt) or texts.setdefault(prompt, quoted(prompt))),
+            name, addresses.of(values), provider, values,
+            request.body(prompt.text), request.fingerprint_encoded(prompt.quoted),
             outputs, request.unsent)
+
+
+def _context(pipeline: Pipeline, asset: Asset, params: Mapping[str, Any],
+             values: Mapping[str, Any]) -> dict[str, Any]:
+    """What a combination's templates see. Built only to render one (most names are read
+    straight from the layers it merges)."""
+    return {**pipeline.vars, **params, **values, "asset": asset.name}
+
+
+def _reads_values_only(template: Template, asset: Asset) -> bool:
+    """Whether every name ``template`` reads is a matrix key, so that a combination's values
+    give what its context would (where they hold them all)."""
+    return template.names <= keys(asset.matrix) - {"asset", "index"}
 
 
 class _Shapes:
     """The request shapes of one asset, keyed by the identities of its parameter values (matrix
-    values are shared objects), and the problems of each distinct prompt."""
+    values are shared objects)."""
 
     def __init__(self, asset: Asset) -> None:
         self.asset = asset
+        matrix_keys = keys(asset.matrix)
+        self.neutral = tuple(name for name in NEUTRAL if name in matrix_keys)
+        # an include entry may add neutral keys in another order, which the parameters keep
+        self.reordered = any(_NEUTRAL & entry.keys() for entry in asset.matrix.include)
         self.shapes: dict[tuple[tuple[str, int], ...], Shape] = {}
-        self.prompts: dict[int, list[Problem]] = {}
-        self.params: dict[tuple[tuple[str, int], ...], tuple[dict[str, Any], Shape]] = {}
+        self.params: dict[tuple[object, ...], tuple[dict[str, Any], Shape]] = {}
 
     def of(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], Shape]:
         """The parameters (:func:`overlay`) of a combination's values, and their shape: both
         depend only on its neutral values, kept by identity and order."""
-        key = tuple([(name, id(value)) for name, value in values.items() if name in _NEUTRAL])
+        key: tuple[object, ...] = tuple([id(values.get(name, _Shapes)) for name in self.neutral])
+        if self.reordered:
+            key += tuple(values)
         found = self.params.get(key)
         if found is None:
             params = overlay(self.asset.params, values)
@@ -154,31 +172,54 @@ class _Shapes:
             found = self.shapes[key] = shape(self.asset.provider, params, self.asset.extras)
         return found
 
-    def prompt_problems(self, prompt: str, params: Mapping[str, Any]) -> list[Problem]:
-        found = self.prompts.get(id(prompt))
-        if found is None:
-            _, problems = self.asset.provider.mapping.build(prompt, params, self.asset.extras)
-            found = self.prompts[id(prompt)] = [p for p in problems if p.param == "prompt"]
-        return found
+
+class _Prompt:
+    """A rendered prompt, its :func:`quoted` JSON (UTF-8) for the fingerprint, and its problems
+    (judged once, when a combination first needs them)."""
+
+    __slots__ = ("problems", "quoted", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.quoted = quoted(text).encode()
+        self.problems: list[Problem] | None = None
 
 
-class _Memo:
-    """Renders a template once per distinct set of the values it reads.
+class _Prompts:
+    """An asset's prompt, rendered once per distinct set of the values its template reads.
 
-    Matrix values are shared objects, so their identities make a cheap, exact cache key.
+    Matrix values are shared objects, so their identities make a cheap, exact cache key. Each
+    name is read from the layers of the combination's context (:func:`_context`) without
+    merging them: its values, then (a neutral name) its parameters. Where neither holds it, it
+    reads the same in every combination (from the pipeline's vars, or nothing), as does a name
+    that no combination's values or parameters can hold.
     """
 
-    def __init__(self, template: Template) -> None:
-        self.template = template
-        self.names = tuple(sorted(template.names))
-        self.cache: dict[tuple[int, ...], str] = {}
+    def __init__(self, pipeline: Pipeline, asset: Asset) -> None:
+        self.pipeline = pipeline
+        self.asset = asset
+        varying = sorted((asset.prompt.names - {"asset"}) & (keys(asset.matrix) | _NEUTRAL))
+        self.plain = tuple(name for name in varying if name not in _NEUTRAL)
+        self.neutral = tuple(name for name in varying if name in _NEUTRAL)
+        self.cache: dict[tuple[int, ...], _Prompt] = {}
 
-    def render(self, context: Mapping[str, Any]) -> str:
-        key = tuple([id(context.get(name, _Memo)) for name in self.names])
-        text = self.cache.get(key)
-        if text is None:
-            text = self.cache[key] = self.template.render(context)
-        return text
+    def of(self, values: Mapping[str, Any], params: Mapping[str, Any]) -> _Prompt:
+        key = tuple([id(values.get(name, _Prompts)) for name in self.plain])
+        if self.neutral:
+            key += tuple([id(values.get(name, params.get(name, _Prompts)))
+                          for name in self.neutral])
+        found = self.cache.get(key)
+        if found is None:
+            context = _context(self.pipeline, self.asset, params, values)
+            found = self.cache[key] = _Prompt(self.asset.prompt.render(context))
+        return found
+
+    def problems(self, prompt: _Prompt, params: Mapping[str, Any]) -> list[Problem]:
+        """The prompt's own problems (a request schema judges it apart from the other fields)."""
+        if prompt.problems is None:
+            _, problems = self.asset.provider.mapping.build(prompt.text, params, self.asset.extras)
+            prompt.problems = [p for p in problems if p.param == "prompt"]
+        return prompt.problems
 
 
 def _problem_path(asset: Asset, values: Mapping[str, Any], problem: Problem) -> PathKey:
@@ -220,60 +261,90 @@ class _Paths:
     folder and once per file name (100,000 outputs come from a few thousand folders and a few
     dozen names). A path either shortcut does not clear is judged whole, as before."""
 
-    def __init__(self, root: str, render_fast: Callable[[Mapping[str, Any]], str | None] = (
-            lambda context: None)) -> None:
+    def __init__(self, root: str, template: Template | None = None, *,
+                 from_values: bool = False) -> None:
         self.head = "" if root == "." else root + "/"
-        self.render_fast = render_fast   # the output template's Template.fast_renderer
-        self.folders: dict[str, str | None] = {}
+        self.render_fast = (template.fast_renderer() if template is not None
+                            else lambda context: None)
+        self.from_values = from_values   # the template reads matrix keys only
+        self.folders: dict[str, str | None] = {}   # folder → the stored path's start, or None
         self.names: dict[str, bool] = {}
+
+    def only(self, values: Mapping[str, Any]) -> tuple[str] | None:
+        """The one output of a combination, rendered fast from its values alone; None where
+        that cannot be done (or the path is refused: the general way says why)."""
+        if not self.from_values:
+            return None
+        rendered = self.render_fast(values)
+        stored = None if rendered is None else self.stored(rendered)
+        return None if stored is None else (stored,)
 
     def stored(self, rendered: str) -> str | None:
         """The stored path (output_dir's prefix + the normal path), or None for a path that
         :func:`path_problem` refuses."""
         folder, _, name = rendered.rpartition("/")
-        if folder and self._name_ok(name):
-            normal = self._folder(folder)
-            if normal is not None:
-                return self.head + (name if normal == "." else f"{normal}/{name}")
+        if folder:
+            try:
+                start = self.folders[folder]
+            except KeyError:
+                start = self.folders[folder] = self._start(folder)
+            fine = self.names.get(name)
+            if fine is None:
+                fine = self.names[name] = _name_ok(name)
+            if start is not None and fine:
+                return start + name
         if path_problem(rendered):
             return None
         return self.head + posixpath.normpath(rendered)
 
-    def _folder(self, folder: str) -> str | None:
-        """``normpath(folder)`` when no path in it can be refused for its folder part."""
-        if folder not in self.folders:
-            parts = folder.split("/")
-            fine = ("\x00" not in folder and "\\" not in folder and not folder.startswith("/")
-                    and not (len(folder) > 1 and folder[1] == ":") and ".." not in parts
-                    and not any(part.startswith(".") and part != "." for part in parts))
-            self.folders[folder] = posixpath.normpath(folder) if fine else None
-        return self.folders[folder]
-
-    def _name_ok(self, name: str) -> bool:
-        if name not in self.names:
-            self.names[name] = ("\x00" not in name and "\\" not in name
-                                and not name.startswith(".")
-                                and name.lower().endswith(IMAGE_SUFFIXES))
-        return self.names[name]
+    def _start(self, folder: str) -> str | None:
+        """What a stored path in ``folder`` starts with, when no path in it can be refused for
+        its folder part."""
+        parts = folder.split("/")
+        if ("\x00" in folder or "\\" in folder or folder.startswith("/")
+                or (len(folder) > 1 and folder[1] == ":") or ".." in parts
+                or any(part.startswith(".") and part != "." for part in parts)):
+            return None
+        normal = posixpath.normpath(folder)
+        return self.head if normal == "." else f"{self.head}{normal}/"
 
 
-def address(asset: str, values: Mapping[str, Any],
-            memo: dict[tuple[str, int], list[str]] | None = None) -> str:
-    """``product-shots[product.id=mug, aspect=1:1, seed=11]`` — readable, unique per asset.
+def _name_ok(name: str) -> bool:
+    return ("\x00" not in name and "\\" not in name and not name.startswith(".")
+            and name.lower().endswith(IMAGE_SUFFIXES))
 
-    ``memo`` caches each (axis, value object)'s label; matrix values are shared objects.
-    """
+
+class _Addresses:
+    """:func:`address` of each combination of an asset, from labels kept per axis and value
+    object (matrix values are shared objects), each followed by the ``, `` that joins them."""
+
+    def __init__(self, asset: str) -> None:
+        self.asset = asset
+        self.labels: dict[str, dict[int, str]] = {}
+
+    def of(self, values: Mapping[str, Any]) -> str:
+        if not values:
+            return self.asset
+        labels = self.labels
+        try:
+            text = "".join([labels[key][id(value)] for key, value in values.items()])
+        except KeyError:   # a value not met yet
+            text = "".join([self._label(key, value) for key, value in values.items()])
+        return f"{self.asset}[{text[:-2]}]"
+
+    def _label(self, key: str, value: Any) -> str:
+        known = self.labels.setdefault(key, {})
+        label = known.get(id(value))
+        if label is None:
+            label = known[id(value)] = "".join(part + ", " for part in _address_parts(key, value))
+        return label
+
+
+def address(asset: str, values: Mapping[str, Any]) -> str:
+    """``product-shots[product.id=mug, aspect=1:1, seed=11]`` — readable, unique per asset."""
     if not values:
         return asset
-    parts = []
-    for key, value in values.items():
-        if memo is None:
-            parts += _address_parts(key, value)
-            continue
-        label = memo.get((key, id(value)))
-        if label is None:
-            label = memo[(key, id(value))] = _address_parts(key, value)
-        parts += label
+    parts = [part for key, value in values.items() for part in _address_parts(key, value)]
     return f"{asset}[{', '.join(parts)}]"
 
 
@@ -302,6 +373,8 @@ def _scalar(value: Any) -> str:
 
 
 def _check_collisions(pipeline: Pipeline, combos: list[Combination], errors: _Errors) -> None:
+    if _all_distinct(combos):
+        return
     assets = {a.name: a for a in pipeline.assets}
     by_path: dict[str, str] = {}
     by_address: dict[str, Combination] = {}
@@ -323,3 +396,13 @@ def _check_collisions(pipeline: Pipeline, combos: list[Combination], errors: _Er
                 errors.add((*assets[combo.asset].path, "output"),
                            f"output path {out} is written by both {first} and "
                            f"{combo.address}; make the output template use the axes that differ")
+
+
+def _all_distinct(combos: list[Combination]) -> bool:
+    """No two combinations share an address, a fingerprint or an output path (nor does one
+    write a path twice): then there is no collision to look for, one by one."""
+    count = len(combos)
+    outputs = [out for combo in combos for out in combo.outputs]
+    return (len({combo.address for combo in combos}) == count
+            and len({combo.fingerprint for combo in combos}) == count
+            and len(set(outputs)) == len(outputs))

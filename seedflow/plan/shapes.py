@@ -12,12 +12,15 @@ which holds for the derived schemas (per-property constraints only).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from seedflow.plan.fingerprint import digest, identity_text
+from seedflow.lock.model import FINGERPRINT_HEX_LENGTH
+from seedflow.plan.fingerprint import identity_text
 from seedflow.providers import ProviderSpec
 from seedflow.providers.native import Problem
 
@@ -41,11 +44,23 @@ class Shape:
         return _filled(self.template, self.path, prompt)
 
     def fingerprint(self, prompt: str) -> str:
-        return self.fingerprint_quoted(quoted(prompt))
+        return self.fingerprint_encoded(quoted(prompt).encode())
 
-    def fingerprint_quoted(self, text: str) -> str:
-        """:meth:`fingerprint` of the prompt whose :func:`quoted` JSON is ``text``."""
-        return digest(self.prefix + text + self.suffix)
+    def fingerprint_encoded(self, text: bytes) -> str:
+        """:meth:`fingerprint` of the prompt whose :func:`quoted` JSON, UTF-8 encoded, is
+        ``text``: :func:`digest` of the identity text, hashed on from the prefix's hash."""
+        state = self._prefix_hash.copy()
+        state.update(text)
+        state.update(self._suffix_bytes)
+        return state.hexdigest()[:FINGERPRINT_HEX_LENGTH]
+
+    @cached_property
+    def _prefix_hash(self) -> hashlib._Hash:
+        return hashlib.sha256(self.prefix.encode())
+
+    @cached_property
+    def _suffix_bytes(self) -> bytes:
+        return self.suffix.encode()
 
 
 def quoted(prompt: str) -> str:

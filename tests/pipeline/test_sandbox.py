@@ -13,6 +13,7 @@ from corekit import CANARY_NAME, CANARY_VALUE, Run, WritePipeline, assert_no_tra
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seedflow.pipeline import templates
 from seedflow.pipeline.templates import Template, TemplateProblem, _render_fast
 
 SANDBOXED = "not allowed in a template (sandboxed): "
@@ -231,6 +232,28 @@ def test_a_fast_renderer_renders_what_render_does(contexts: list[tuple[int, int,
             else:
                 assert _render_fast(template._fast, context) is None, source
     assert Template(forced_jinja(SIMPLE[0])).fast_renderer()({"a": {"b": "x"}}) is None
+
+
+@pytest.mark.parametrize("source", [
+    "plain.png", "{{ n }}{{ a.b }}", "%s {{ n }} %% {{ a.b | slug }}/", "a/{{ n }}/b/c/{{ n }}"])
+def test_a_fast_renderer_joins_the_literal_text_around_its_holes(source: str) -> None:
+    """Literal text kept with the hole before it (or the first hole after it), adjacent holes,
+    a template with no hole: as render gives it, and again from the texts kept."""
+    template = Template(source)
+    fast = template.fast_renderer()
+    for context in [{"n": 1, "a": {"b": "B c"}}, {"n": "x", "a": {"b": 2}}] * 2:
+        assert fast(context) == template.render(context)
+
+
+def test_a_fast_renderer_renders_past_the_texts_it_keeps(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setattr(templates, "_HOLE_TEXTS", 2)
+    template = Template("out/{{ n }}-{{ a.b | slug }}.png")
+    fast = template.fast_renderer()
+    contexts = [{"n": i, "a": {"b": f"B {i}"}} for i in range(5)]
+    for context in contexts * 2:
+        assert fast(context) == template.render(context)
+    assert fast({"a": {"b": "x"}}) is None
 
 
 @pytest.mark.parametrize("value, expected", [

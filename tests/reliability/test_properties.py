@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seedflow.pipeline.load import load_pipeline
-from seedflow.pipeline.matrix import Matrix, count, expand, matches
+from seedflow.pipeline.matrix import Matrix, count, expand, keys, matches
 from seedflow.plan.combos import resolve
 from seedflow.plan.fingerprint import canonical_json
 
@@ -101,6 +101,14 @@ def extends(entry: Mapping[str, Any], combo: Mapping[str, Any], names: list[str]
 @given(matrices())
 def test_count_is_the_number_of_combinations_expand_gives(m: Matrix) -> None:
     assert count(m) == len(expand(m))
+
+
+@PROPERTY_SETTINGS
+@given(matrices())
+def test_keys_holds_every_key_of_every_combination(m: Matrix) -> None:
+    combos = expand(m)
+    assert set().union(*combos) <= keys(m)
+    assert set(m.axis_names) <= keys(m)
 
 
 @PROPERTY_SETTINGS
