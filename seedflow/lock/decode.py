@@ -120,37 +120,36 @@ class Named(Protocol):
 def lean_entry(line: str, named: Named | None = None) -> LockEntry | None:
     """The entry of a line whose request nobody may read (a plan's own combinations: their
     requests are the spec's), its request a :class:`LazyRequest`; None for a line to read in
-    full. The request is checked as JSON here; it cannot fail to decode later: the line is too
-    short for a number ``json`` refuses (more than 4,300 digits), has too few brackets to nest
-    past the limit, and JSON that msgspec accepts ``json`` accepts. ``named``: the caller's
-    combination, whose fingerprint and address strings are taken where they equal the entry's
-    (one copy of each in memory)."""
+    full. The request is checked here as JSON, and as an object; it cannot fail to decode later:
+    the line is too short for a number ``json`` refuses (more than 4,300 digits), has too few
+    brackets to nest past the limit, and JSON that msgspec accepts ``json`` accepts. ``named``:
+    the caller's combination, whose fingerprint and address strings are taken where they equal
+    the entry's (one copy of each in memory)."""
     if len(line) > _NO_LONG_NUMBER or line.count("{") + line.count("[") > MAX_JSON_DEPTH:
         return None
     try:
         lean = _LEAN.decode(line)
     except (msgspec.DecodeError, RecursionError):
         return None
-    if not lean.task_id and lean.state.has_task_id:
-        return None
+    request = bytes(lean.request)
+    if request[0] != _OPEN_BRACE or (not lean.task_id and lean.state.has_task_id):
+        return None   # the request is not an object, or a task id is missing
     fingerprint, address = lean.fingerprint, lean.address
     if named is not None:
         fingerprint = named.fingerprint if named.fingerprint == fingerprint else fingerprint
         address = named.address if named.address == address else address
+    submitted, completed = lean.submitted_at, lean.completed_at
     # positional, in LockEntry's field order; the asset, provider and times, which most
     # entries share, as one string each (100,000 entries: 25 MB less)
     return LockEntry(
         fingerprint, address, intern(lean.asset), intern(lean.provider), lean.state,
-        LazyRequest(bytes(lean.request)), lean.task_id, _shared(lean.submitted_at),
-        _shared(lean.completed_at), lean.result_urls, lean.images, lean.error, lean.attempts,
-        lean.unsent)
-
-
-def _shared(text: str | None) -> str | None:
-    return None if text is None else intern(text)
+        LazyRequest(request), lean.task_id, submitted and intern(submitted),
+        completed and intern(completed), lean.result_urls, lean.images, lean.error,
+        lean.attempts, lean.unsent)
 
 
 _NO_LONG_NUMBER = 4_300   # Python's default limit on the digits of a number it converts
+_OPEN_BRACE = ord("{")   # msgspec.Raw holds a value without the blanks around it
 
 
 def entry_from_line(line: str) -> LockEntry:

@@ -86,7 +86,7 @@ _LEAD = f'{{"{FINGERPRINT_KEY}":"'
 _FINGERPRINT_END = len(_LEAD) + FINGERPRINT_HEX_LENGTH
 _ADDRESS = f'","{ADDRESS_KEY}":"'
 _ADDRESS_START = _FINGERPRINT_END + len(_ADDRESS)  # just after the address's opening quote
-_HEX = frozenset("0123456789abcdef")
+_HEX = "0123456789abcdef"
 
 
 def leading_fingerprint(line: str) -> str | None:
@@ -94,7 +94,7 @@ def leading_fingerprint(line: str) -> str | None:
     ``None`` for a line laid out otherwise (it is then parsed in full)."""
     if line.startswith(_LEAD) and line.startswith(_ADDRESS, _FINGERPRINT_END):
         fingerprint = line[len(_LEAD):_FINGERPRINT_END]
-        if _HEX.issuperset(fingerprint):
+        if not fingerprint.strip(_HEX):   # hex digits only
             return fingerprint
     return None
 

@@ -101,10 +101,15 @@ def _streamed(lock: Lock, wanted: frozenset[str], journal: Path,
         journal_text = _read_text(journal) if journal.exists() else None
     except LockError as exc:   # raised after the lockfile's own errors, as a full read does
         journal_text, unreadable = None, exc
-    parse = wanted | _journal_fingerprints(journal_text or "")
+    named_there = _journal_fingerprints(journal_text or "")
+    parse = wanted | named_there if named_there else wanted
     read, count, identity = _skim(lock.path, parse, lean=named or dict.fromkeys(wanted))
     if unreadable is not None:
         raise unreadable
+    if journal_text is None and read.keys() <= wanted:   # nothing to replay or set aside
+        lock.entries = read
+        lock.unread = Unread(lock.path, parse if count else frozenset(), count, identity)
+        return lock
     entries = _Replayed(read)
     if journal_text is not None:
         lock.journal_events = replay(journal_text, str(journal), entries, {})
@@ -196,36 +201,91 @@ def _skim(path: Path, wanted: Collection[str], lean: Mapping[str, Named | None] 
     Entries in ``lean`` keep their request as its text (decode.lean_entry), and take the
     strings of the combination it maps them to where theirs are the same."""
     name = str(path)
-    entries: dict[str, LockEntry] = {}
-    keys = array("q")     # every line's fingerprint hashed to 64 bits: duplicates, later
-    first: tuple[int, LockError] | None = None
-    conflict: LockError | None = None
-    count = lines = 0
+    skim = _Skim(name, wanted, lean)
     with _open(path) as text:
         identity = _identity(text)
-        for number, line in _numbered(text, name):   # not UTF-8: raised first, as read_text
-            lines = number
-            if conflict is None and line.startswith(CONFLICT_MARKERS):
-                conflict = conflict_error(name, number)
-            if first is not None or conflict is not None:
-                continue   # what is wrong first is known; conflict markers still come before
-            try:
-                if number == 1:
-                    check_header(line, name)
-                elif line.strip():
-                    count += _take(line, name, number, (wanted, lean), entries, keys)
-            except LockError as exc:
-                first = (number, exc)
-    if conflict is not None:
-        raise conflict
-    if not lines:
-        raise empty_error(name)
-    duplicate = _first_duplicate(path, keys, first[0] if first else lines + 1)
-    if duplicate is not None and (first is None or duplicate[0] < first[0]):
-        first = duplicate
-    if first is not None:
-        raise first[1]
-    return entries, count, identity
+        for number, lines in _chunks(text, name):   # not UTF-8: raised first, as read_text
+            skim.take(number, lines)
+    skim.raise_first(path)
+    return skim.entries, skim.count, identity
+
+
+class _Skim:
+    """What :func:`_skim` found in the lines read so far."""
+
+    def __init__(self, name: str, wanted: Collection[str],
+                 lean: Mapping[str, Named | None]) -> None:
+        self.name = name
+        self.sets = (wanted, lean)
+        self.entries: dict[str, LockEntry] = {}
+        # the fingerprints of the lines only checked, hashed to 64 bits: duplicates, later
+        self.keys = array("q")
+        self.count = 0   # lines only checked
+        self.lines = 0
+        self.first: tuple[int, LockError] | None = None
+        self.conflict: LockError | None = None
+
+    def take(self, start: int, lines: list[str]) -> None:
+        """Lines ``start``, ``start + 1``, ...: the fast way where :meth:`_took` can, else as
+        :meth:`_line` does."""
+        going = self.first is None and self.conflict is None
+        for number, line in enumerate(lines, start):
+            if not (going and number > 1 and self._took(line)):
+                going = self._line(number, line)
+        self.lines += len(lines)
+
+    def _took(self, line: str) -> bool:
+        """Take a line laid out as seedflow writes it (so no conflict marker): build it lean if
+        ``lean`` has it, only check it if it is not wanted. False leaves the line to
+        :meth:`_line`: any other line, one lean_entry leaves, a duplicate, a wrong line (whose
+        error _line raises)."""
+        fingerprint = leading_fingerprint(line)
+        if fingerprint is None:
+            return False
+        wanted, lean = self.sets
+        if fingerprint in lean:
+            entry = lean_entry(line, lean[fingerprint])
+            if entry is None or entry.fingerprint in self.entries:
+                return False
+            self.entries[entry.fingerprint] = entry
+            return True
+        if fingerprint in wanted or not _passes(line):
+            return False
+        self.keys.append(hash(fingerprint))
+        self.count += 1
+        return True
+
+    def _line(self, number: int, line: str) -> bool:
+        """Check a line as parse_entries does (conflict markers first); False once something
+        is wrong."""
+        if self.conflict is None and line.startswith(CONFLICT_MARKERS):
+            self.conflict = conflict_error(self.name, number)
+        if self.first is not None or self.conflict is not None:
+            return False   # what is wrong first is known; conflict markers still come before
+        try:
+            if number == 1:
+                check_header(line, self.name)
+            elif line.strip():
+                self.count += _take(line, self.name, number, self.sets, self.entries, self.keys)
+        except LockError as exc:
+            self.first = (number, exc)
+            return False
+        return True
+
+    def raise_first(self, path: Path) -> None:
+        """Raise what parse_entries raises first, if anything is wrong."""
+        if self.conflict is not None:
+            raise self.conflict
+        if not self.lines:
+            raise empty_error(self.name)
+        first = self.first
+        if self.keys:   # else every line was built, and a duplicate found as it was built
+            self.keys.extend(map(hash, self.entries))
+            duplicate = _first_duplicate(path, self.keys, first[0] if first else self.lines + 1)
+            if duplicate is not None and (first is None or duplicate[0] < first[0]):
+                first = duplicate
+        if first is not None:
+            raise first[1]
 
 
 def _take(line: str, name: str, number: int,
@@ -243,7 +303,6 @@ def _take(line: str, name: str, number: int,
     if entry.fingerprint in entries:
         raise twice_error(name, number, entry.fingerprint)
     entries[entry.fingerprint] = entry
-    keys.append(hash(entry.fingerprint))
     return 0
 
 
@@ -285,6 +344,15 @@ def _entry(line: str, name: str, number: int) -> LockEntry:
         raise entry_error(name, number, exc) from None
 
 
+def _passes(line: str) -> bool:
+    """Whether :func:`check_line` accepts the line."""
+    try:
+        check_line(line)
+    except (json.JSONDecodeError, EntryFormatError):
+        return False
+    return True
+
+
 def _check(line: str, name: str, number: int) -> None:
     try:
         check_line(line)
@@ -303,19 +371,31 @@ def _identity(text: TextIO) -> tuple[int, ...]:
 
 def _numbered(text: TextIO, name: str) -> Iterator[tuple[int, str]]:
     """The file's lines numbered from 1, as :func:`split_lines` splits the whole text."""
-    number = 0
+    for number, lines in _chunks(text, name):
+        yield from enumerate(lines, number)
+
+
+def _chunks(text: TextIO, name: str) -> Iterator[tuple[int, list[str]]]:
+    """The file's lines as :func:`split_lines` splits the whole text, a chunk at a time: the
+    first one's number (from 1) and the lines."""
+    number = 1
     rest = ""
     try:
         while chunk := text.read(CHUNK):
+            cr = "\r" in chunk or rest.endswith("\r")   # the "\r" of a "\r\n" split here
             lines = (rest + chunk).split("\n")
             rest = lines.pop()
-            for line in lines:
-                number += 1
-                yield number, line[:-1] if line.endswith("\r") else line
+            if lines:
+                yield number, _without_cr(lines) if cr else lines
+                number += len(lines)
         if rest:
-            yield number + 1, rest[:-1] if rest.endswith("\r") else rest
+            yield number, _without_cr([rest])
     except UnicodeDecodeError:
         raise _not_utf8(name) from None
+
+
+def _without_cr(lines: list[str]) -> list[str]:
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _journal_fingerprints(text: str) -> frozenset[str]:

@@ -8,12 +8,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from seedflow.errors import LockError
+from seedflow.lock import decode as decode_module
+from seedflow.lock import model as model_module
 from seedflow.lock import read as read_module
 from seedflow.lock.decode import (
     CheckedEntry,
@@ -135,7 +138,7 @@ def test_an_entry_dropped_and_put_again_moves_to_the_end_as_in_a_full_read(
 
 def test_non_canonical_lines_are_parsed_and_kept(tmp_path: Path) -> None:
     """A line not laid out as seedflow writes it (keys reordered by hand) is parsed in full."""
-    reordered = json.dumps(dict(reversed(list(json.loads(VARIED[0].line()).items()))))
+    reordered = _reordered(VARIED[0].line())
     path = tmp_path / "p.lock"
     path.write_text("\n".join([HEADER, reordered, VARIED[1].line()]) + "\n")
 
@@ -171,7 +174,20 @@ def broken(kind: str) -> str:
         "bool-attempts": "\n".join([HEADER, good[0].replace('"attempts":1', '"attempts":true')]),
         "unsent-empty-list": "\n".join([HEADER, good[0].replace('"images"',
                                                                  '"unsent":[],"images"')]),
+        "request-not-an-object": "\n".join([HEADER, good[1], _request(good[0], "[1,2]")]),
+        "twice-built-and-checked": "\n".join([HEADER, _reordered(good[0]), good[1], good[0]]),
     }[kind] + "\n"
+
+
+def _request(line: str, value: str) -> str:
+    start = line.index('"request":') + len('"request":')
+    end = line.index(',"images"')
+    return line[:start] + value + line[end:]
+
+
+def _reordered(line: str) -> str:
+    """The same entry with its keys in another order: a line read in full, whatever is wanted."""
+    return json.dumps(dict(reversed(list(json.loads(line).items()))))
 
 
 @pytest.mark.parametrize("kind", ["conflict", "conflict-after-bad-json", "empty", "blank-header",
@@ -179,7 +195,8 @@ def broken(kind: str) -> str:
                                   "size-is-a-float", "twice", "twice-before-bad-json",
                                   "bad-json-before-twice", "deep", "long-number", "long-line",
                                   "nan-is-read-as-before", "bool-attempts",
-                                  "unsent-empty-list"])
+                                  "unsent-empty-list", "request-not-an-object",
+                                  "twice-built-and-checked"])
 @pytest.mark.parametrize("wanted", ["none", "all"])
 def test_a_broken_lock_gets_the_same_error_streamed(tmp_path: Path, kind: str,
                                                      wanted: str) -> None:
@@ -239,14 +256,91 @@ def test_a_lock_changed_between_reads_is_refused(tmp_path: Path) -> None:
         list(lock.unread)
 
 
-def test_lines_are_read_in_chunks_without_losing_a_line(tmp_path: Path,
+@pytest.mark.parametrize("chunk", [7, 8, 100])   # edges inside lines and inside "\r\n"
+def test_lines_are_read_in_chunks_without_losing_a_line(tmp_path: Path, chunk: int,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(read_module, "CHUNK", 7)   # chunk edges fall inside lines and "\r\n"
+    monkeypatch.setattr(read_module, "CHUNK", chunk)
     path = tmp_path / "p.lock"
     path.write_bytes(lock_text(VARIED).replace("\n", "\r\n").encode())
+    full = read_lock(path).entries
     kept, unread = both_ways(path, set())
-    assert kept == {} and unread == list(read_lock(path).entries.values())
+    assert kept == {} and unread == list(full.values())
     assert len(unread) == len(VARIED)
+    kept, unread = both_ways(path, set(full))
+    assert kept == full and unread == []
+    assert all(isinstance(e.request, LazyRequest) for e in kept.values())
+
+
+def test_a_crlf_split_between_chunks_ends_the_line_without_its_cr(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first chunk ends with a line's "\r", the next starts with its "\n": the line is read
+    without the "\r", as when the whole text is split (one character more would be too long)."""
+    line = VARIED[0].line()
+    for module in (model_module, decode_module):
+        monkeypatch.setattr(module, "MAX_LOCK_LINE", len(line))
+    monkeypatch.setattr(read_module, "CHUNK", len(f"{HEADER}\r\n{line}\r"))
+    path = tmp_path / "p.lock"
+    path.write_bytes(f"{HEADER}\r\n{line}\r\n".encode())
+    assert read_lock(path).entries == {VARIED[0].fingerprint: VARIED[0]}
+    assert both_ways(path, set()) == ({}, [VARIED[0]])
+
+
+def many(count: int) -> list[LockEntry]:
+    return [entry(n) for n in range(100, 100 + count)]
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(lambda line: line[:-3], id="not-json"),
+    pytest.param(lambda line: line.replace('"succeeded"', '"done"'), id="bad-state"),
+    pytest.param(lambda line: _request(line, "[1]"), id="request-not-an-object"),
+    pytest.param(lambda line: _request(line, '{"x":' + "[" * 80 + "]" * 80 + "}"),
+                 id="deep-request"),
+    pytest.param(lambda line: line.replace('"seed":', '"seed":' + "1" * 4400 + ","
+                                           '"more":'), id="long-number"),
+    pytest.param(lambda line: "<<<<<<< ours", id="conflict-marker"),
+])
+@pytest.mark.parametrize("wanted", ["none", "all", "half"])
+def test_one_bad_line_among_many_is_reported_with_its_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: Callable[[str], str],
+        wanted: str) -> None:
+    """Lines taken the fast way around a bad one, over several chunks: the error is the full
+    reader's, at the bad line's number."""
+    monkeypatch.setattr(read_module, "CHUNK", 5_000)
+    entries = many(300)
+    lines = lock_text(entries).splitlines()
+    lines[200] = bad(lines[200])   # the 200th entry: line 201
+    path = tmp_path / "p.lock"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fingerprints = [e.fingerprint for e in entries]
+    chosen = {"none": set(), "all": set(fingerprints), "half": set(fingerprints[::2])}[wanted]
+
+    with pytest.raises(LockError) as full:
+        read_lock(path)
+    with pytest.raises(LockError) as streamed:
+        read_lock(path, only=chosen, keep_unread=False)
+
+    assert streamed.value.message == full.value.message
+    assert full.value.message.startswith(f"{path}:201: ")
+
+
+@pytest.mark.parametrize("wanted", ["none", "all", "half"])
+def test_a_duplicate_far_apart_is_reported_at_its_second_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wanted: str) -> None:
+    monkeypatch.setattr(read_module, "CHUNK", 5_000)
+    entries = many(300)
+    lines = lock_text(entries).splitlines()
+    lines.insert(251, lines[11])   # entry 10 again, as line 252
+    path = tmp_path / "p.lock"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fingerprints = [e.fingerprint for e in entries]
+    chosen = {"none": set(), "all": set(fingerprints), "half": set(fingerprints[::2])}[wanted]
+
+    with pytest.raises(LockError) as streamed:
+        read_lock(path, only=chosen, keep_unread=False)
+
+    assert streamed.value.message == (f"{path}:252: fingerprint {entries[10].fingerprint} "
+                                      "appears twice; restore the lockfile from git, or delete "
+                                      "the line of the older task")
 
 
 LINES = [e.line() for e in VARIED] + [
@@ -259,6 +353,7 @@ LINES = [e.line() for e in VARIED] + [
     VARIED[0].line().replace('"attempts":1', '"attempts":-1'),
     VARIED[0].line().replace('"asset":"a"', '"asset":""'),
     VARIED[0].line().replace('"images":[', '"images":[1,'),
+    _request(VARIED[0].line(), '["not an object"]'), _request(VARIED[0].line(), ' "text" '),
     '["not an object"]', "{nope",
 ]
 
@@ -337,5 +432,6 @@ def test_lines_a_lean_entry_leaves_to_the_full_reader() -> None:
     assert lean_entry(good) is not None
     for line in (good.replace('"seed":0', '"seed":' + "9" * 4300),           # long number
                  good.replace('"seed":0', '"seed":' + "[" * 70 + "]" * 70),  # deep
-                 good.replace('"seed":0', '"seed":NaN'), "{nope"):
+                 good.replace('"seed":0', '"seed":NaN'), "{nope",
+                 _request(good, "[]"), _request(good, "null")):        # not an object
         assert lean_entry(line) is None
