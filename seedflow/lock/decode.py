@@ -108,13 +108,16 @@ class LazyRequest(Mapping[str, Any]):
 
 
 class Named(Protocol):
-    """What a caller holds of a combination (seedflow.plan.combos.Combination has both)."""
+    """What a caller holds of a combination (seedflow.plan.combos.Combination has these)."""
 
     @property
     def fingerprint(self) -> str: ...
 
     @property
     def address(self) -> str: ...
+
+    @property
+    def request(self) -> Mapping[str, Any]: ...
 
 
 def lean_entry(line: str, named: Named | None = None) -> LockEntry | None:
@@ -124,26 +127,30 @@ def lean_entry(line: str, named: Named | None = None) -> LockEntry | None:
     the line is too short for a number ``json`` refuses (more than 4,300 digits), has too few
     brackets to nest past the limit, and JSON that msgspec accepts ``json`` accepts. ``named``:
     the caller's combination, whose fingerprint and address strings are taken where they equal
-    the entry's (one copy of each in memory)."""
+    the entry's (one copy of each in memory), and whose request is the entry's where their
+    fingerprints are the same (the fingerprint is a digest of the request)."""
     if len(line) > _NO_LONG_NUMBER or line.count("{") + line.count("[") > MAX_JSON_DEPTH:
         return None
     try:
         lean = _LEAN.decode(line)
     except (msgspec.DecodeError, RecursionError):
         return None
-    request = bytes(lean.request)
-    if request[0] != _OPEN_BRACE or (not lean.task_id and lean.state.has_task_id):
+    if memoryview(lean.request)[0] != _OPEN_BRACE or (not lean.task_id
+                                                       and lean.state.has_task_id):
         return None   # the request is not an object, or a task id is missing
     fingerprint, address = lean.fingerprint, lean.address
+    request: Mapping[str, Any] | None = None
     if named is not None:
-        fingerprint = named.fingerprint if named.fingerprint == fingerprint else fingerprint
+        if named.fingerprint == fingerprint:
+            fingerprint, request = named.fingerprint, named.request
         address = named.address if named.address == address else address
     submitted, completed = lean.submitted_at, lean.completed_at
     # positional, in LockEntry's field order; the asset, provider and times, which most
     # entries share, as one string each (100,000 entries: 25 MB less)
     return LockEntry(
         fingerprint, address, intern(lean.asset), intern(lean.provider), lean.state,
-        LazyRequest(request), lean.task_id, submitted and intern(submitted),
+        request or LazyRequest(bytes(lean.request)), lean.task_id,
+        submitted and intern(submitted),
         completed and intern(completed), lean.result_urls, lean.images, lean.error,
         lean.attempts, lean.unsent)
 

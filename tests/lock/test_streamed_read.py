@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -83,6 +84,7 @@ def test_a_lock_reads_the_same_streamed(tmp_path: Path, wanted: set[str] | str,
 class Named:
     fingerprint: str
     address: str
+    request: Mapping[str, Any]
 
 
 def copied(text: str) -> str:
@@ -94,17 +96,20 @@ def copied(text: str) -> str:
 
 def test_entries_share_the_strings_the_caller_holds(tmp_path: Path) -> None:
     """``only`` as fingerprint → combination (a plan's): an entry whose fingerprint or address
-    is the same takes the caller's string; one whose address differs keeps its own."""
+    is the same takes the caller's string, and with the same fingerprint its request; one whose
+    address differs keeps its own."""
     path = tmp_path / "p.lock"
     path.write_text(lock_text(VARIED))
-    same = Named(copied(VARIED[0].fingerprint), copied(VARIED[0].address))
-    renamed = Named(copied(VARIED[6].fingerprint), "renamed[n=6]")
+    same = Named(copied(VARIED[0].fingerprint), copied(VARIED[0].address),
+                 dict(VARIED[0].request))
+    renamed = Named(copied(VARIED[6].fingerprint), "renamed[n=6]", dict(VARIED[6].request))
     only = {same.fingerprint: same, renamed.fingerprint: renamed}
 
     lock = read_lock(path, only=only, keep_unread=False)
 
     first, sixth = lock.entries[same.fingerprint], lock.entries[renamed.fingerprint]
     assert first.fingerprint is same.fingerprint and first.address is same.address
+    assert first.request is same.request and sixth.request is renamed.request
     assert sixth.fingerprint is renamed.fingerprint and sixth.address == VARIED[6].address
     assert lock.entries == read_lock(path, only=set(only), keep_unread=False).entries
 
