@@ -224,13 +224,19 @@ def _item_extras(show: Callable[[str], str], item: PlanItem, entry: LockEntry | 
     return data
 
 
-def _encoded(data: dict[str, Any]) -> str:
-    """Compact JSON by orjson (5× the standard encoder); what it refuses (an integer past 64
-    bits, which an old lock entry may hold) by the standard one."""
+def _encoded(data: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON by orjson (5× the standard encoder); keys that are not text (a matrix
+    value's mapping may have numbers as keys) written as text, as the standard encoder does; what
+    orjson refuses (an integer past 64 bits, which an old lock entry may hold) by the standard
+    one."""
     try:
-        return orjson.dumps(data, default=_as_dict, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(data, default=_as_dict)
     except orjson.JSONEncodeError:
-        return _STANDARD(data)
+        pass
+    try:
+        return orjson.dumps(data, default=_as_dict, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return _STANDARD(data).encode()
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
@@ -243,7 +249,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
 _STANDARD = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_as_dict).encode
 
 
-def _orphan_json(show: Callable[[str], str], brief: EntryBrief) -> str:
+def _orphan_json(show: Callable[[str], str], brief: EntryBrief) -> bytes:
     """:func:`_item_json` of an orphan still in the lockfile, its request copied as read."""
     data: dict[str, Any] = {
         "action": Action.ORPHAN.value, "address": brief.address, "asset": brief.asset,
@@ -253,9 +259,9 @@ def _orphan_json(show: Callable[[str], str], brief: EntryBrief) -> str:
     if brief.task_id:
         data["task_id"] = brief.task_id
     try:
-        return orjson.dumps(data).decode()
+        return orjson.dumps(data)
     except orjson.JSONEncodeError:   # text orjson refuses (a lone surrogate): decoded again
-        return _STANDARD({**data, "request": json.loads(brief.request_json)})
+        return _STANDARD({**data, "request": json.loads(brief.request_json)}).encode()
 
 
 _BATCH = 1_000
@@ -263,16 +269,25 @@ _BATCH = 1_000
 
 def write_json(project: Project, plan: Plan, stream: Any) -> None:
     """:func:`plan_json`, streamed one item per line (readable, diffable, and at 100,000 items
-    never held in memory as a whole)."""
+    never held in memory as a whole). UTF-8, written as bytes where ``stream`` has a binary
+    ``buffer`` (standard output: orjson's bytes go out without a decode and an encode)."""
+    write = _bytes_writer(stream)
     show = project.root.shower()
-    stream.write('{"items": [')
+    write(b'{"items": [')
     items = plan.listed
     for start in range(0, len(items), _BATCH):   # one write per batch of lines
-        stream.write((",\n" if start else "\n") + ",\n".join(
+        write((b",\n" if start else b"\n") + b",\n".join(
             [_encoded(_item_json(show, item)) for item in items[start:start + _BATCH]]))
     listed = len(plan.listed)
     for number, brief in enumerate(plan.unread.briefs(), start=listed):
-        stream.write((",\n" if number else "\n") + _orphan_json(show, brief))
+        write((b",\n" if number else b"\n") + _orphan_json(show, brief))
     facts = json.dumps(_plan_facts(project, plan), ensure_ascii=False, indent=1)
-    stream.write("\n],\n" + facts[2:] + "\n")
+    write(("\n],\n" + facts[2:] + "\n").encode())
 
+
+def _bytes_writer(stream: Any) -> Callable[[bytes], Any]:
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:   # a text stream only (io.StringIO)
+        return lambda data: stream.write(data.decode())
+    stream.flush()   # what went to the text layer goes first
+    return buffer.write  # type: ignore[no-any-return]

@@ -113,6 +113,38 @@ def test_json_past_what_orjson_takes_is_written_by_the_standard_encoder(
     assert json.loads(run("plan", path, "--format", "json").out) == written
 
 
+def test_keys_that_are_not_text_are_written_as_the_standard_encoder_writes_them(
+        write_pipeline: WritePipeline, tmp_path: Path) -> None:
+    """A matrix value's mapping with numbers and booleans as keys: orjson takes it only with
+    its non-text-keys option, and then writes what json.dumps writes."""
+    path = write_pipeline(PIPELINE.replace("{n: [1, 2]}", "{n: [{id: 1, 2: two, true: y}]}")
+                          .replace("{{ n }}", "{{ n.id }}"))
+    project = load_project(path, spec_only=True)
+    plan = project.plan()
+    write_json(project, plan, out := io.StringIO())
+    assert json.loads(out.getvalue()) == json.loads(json.dumps(plan_json(project, plan)))
+    assert json.loads(out.getvalue())["items"][0]["vars"] == {"n": {"id": 1, "2": "two",
+                                                                   "true": "y"}}
+
+
+def test_json_goes_to_a_text_stream_s_buffer_after_what_was_already_written(
+        write_pipeline: WritePipeline, tmp_path: Path) -> None:
+    """Standard output gets orjson's bytes on its binary buffer: text written before them
+    still comes first, and the whole is the UTF-8 of what a text-only stream receives."""
+    path = write_pipeline(PIPELINE.replace("a photo", "a photo ✓"))
+    project = load_project(path, spec_only=True)
+    plan = project.plan()
+    binary = io.BytesIO()
+    stream = io.TextIOWrapper(binary, encoding="utf-8", write_through=False)
+    stream.write("before ")
+    write_json(project, plan, stream)
+    stream.write(" after")
+    stream.flush()
+    write_json(project, plan, text := io.StringIO())
+    assert binary.getvalue().decode() == "before " + text.getvalue() + " after"
+    assert "✓" in text.getvalue()
+
+
 PIECES = ["a", ".", "..", ".h", "", " ", "C:", "x\\y", "x\x00", "p.png", "P.PNG", ".x.png",
           "C:x.png", "..png", "x.txt"]
 
@@ -198,6 +230,6 @@ def test_json_written_in_batches_is_the_text_written_item_by_item(
     monkeypatch.setattr(render, "_BATCH", batch)
     write_json(project, plan, out := io.StringIO())
     show = project.root.shower()
-    lines = [render._encoded(render._item_json(show, item)) for item in plan.listed]
+    lines = [render._encoded(render._item_json(show, item)).decode() for item in plan.listed]
     assert out.getvalue().startswith('{"items": [\n' + ",\n".join(lines) + "\n],\n")
     assert len(lines) == 5
