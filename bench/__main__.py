@@ -287,8 +287,8 @@ NOTES = [
     "- **Rate pacing** counts each create from its answer, not from its release, so a slow "
     "disk or connection cannot crowd the provider's window.",
     "- **Default polling** and **shards** compare this checkout with the one `--base` names, "
-    "in the same run (`git worktree add /tmp/base-apply bbe23c0`, the commit before issue "
-    "#13, then `python -m bench --only polling --only shards --base /tmp/base-apply`). "
+    "in the same run (`git worktree add /tmp/base bbe23c0`, the commit before issue "
+    "#13, then `python -m bench --only polling --only shards --base /tmp/base`). "
     "Polling no longer waits for the provider's 3 s hint: it learns the generation time the "
     "provider reports; what remains at 0.5 s is interpreter start-up (about 0.4 s) and each "
     "task's create, journal writes and download between waves. The shards' share of the limit "

@@ -285,7 +285,7 @@ def _shard_run(scratch: Path, tasks: int, shards: int, limit: tuple[int, float],
                     len(failed))
 
 
-BEFORE_AFTER = ("*before*: the checkout `--base` names (here `git worktree add /tmp/base-apply "
+BEFORE_AFTER = ("*before*: the checkout `--base` names (here `git worktree add /tmp/base "
                 "bbe23c0`, the commit before issue #13), *after*: this one; both in the same run "
                 "(polling: the median of three runs each, interleaved).")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import select
 import socket
 import struct
 import subprocess
@@ -270,3 +271,11 @@ def unchanged_outside(root: Path, *inside: Path) -> Iterator[None]:
     assert snapshot() == before
 
 
+def answered(sockets: list[socket.socket], enough: int, within: float) -> list[socket.socket]:
+    """The sockets the other side has answered or closed, once ``enough`` are (or ``within``
+    seconds have passed): a flood's connections a server turned away."""
+    done: list[socket.socket] = []
+    deadline = time.monotonic() + within
+    while len(done) < enough and time.monotonic() < deadline:
+        done += select.select([s for s in sockets if s not in done], [], [], 0.1)[0]
+    return done

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import select
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from applykit import Project, Run, subprocess_env, wait_for
+from hostile import answered
 
 from seedflow.apply.wakeups import EARLY, Callbacks, Wakeups
 from seedflow.providers.base import TaskState, TaskStatus
@@ -191,7 +191,7 @@ def test_a_flood_of_connections_leaves_apply_its_file_descriptors(
             with contextlib.suppress(OSError):
                 flood.append(socket.create_connection(("127.0.0.1", port), timeout=1.0))
         ready = sim.counters.downloads
-        turned_away = answered(flood, len(flood) - 64)
+        turned_away = answered(flood, len(flood) - 64, within=3.0)
         out, err = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
@@ -207,15 +207,6 @@ def test_a_flood_of_connections_leaves_apply_its_file_descriptors(
     assert "Traceback" not in err and "Exception" not in err
     project.assert_intact(addresses)
     assert len(turned_away) >= len(flood) - 64    # the receiver held at most 64
-
-
-def answered(sockets: list[socket.socket], enough: int) -> list[socket.socket]:
-    """The sockets the other side has answered or closed, once ``enough`` are (or 3 s passed)."""
-    done: list[socket.socket] = []
-    deadline = time.monotonic() + 3.0
-    while len(done) < enough and time.monotonic() < deadline:
-        done += select.select([s for s in sockets if s not in done], [], [], 0.1)[0]
-    return done
 
 
 # --- the wake-up state a forger leaves behind -----------------------------------------------

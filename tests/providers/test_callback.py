@@ -25,6 +25,7 @@ from callbackkit import (
     exchange,
     post_request,
 )
+from hostile import answered
 
 from seedflow.apply.wakeups import EARLY
 from seedflow.providers.apikley.client import ApikleyClient
@@ -401,7 +402,7 @@ def test_a_burst_of_connections_never_takes_the_last_descriptors() -> None:
             flood = [connect(port) for _ in range(90)]   # within the listen backlog
         finally:
             receiver.proc.send_signal(signal.SIGCONT)
-        turned_away = answered(flood, len(flood) - 8)
+        turned_away = answered(flood, len(flood) - 8, within=10.0)
         after = attempt(port, post_request(callback("task_1")))
         for sock in flood:
             sock.close()
@@ -413,15 +414,6 @@ def test_a_burst_of_connections_never_takes_the_last_descriptors() -> None:
     assert after == b"" or after.startswith(b"HTTP/1.1 503 ")
     assert later.startswith(b"HTTP/1.1 200 ")
     assert (code, err) == (0, "")
-
-
-def answered(sockets: list[socket.socket], enough: int) -> list[socket.socket]:
-    """The sockets the receiver has answered or closed, once ``enough`` are (or 10 s passed)."""
-    done: list[socket.socket] = []
-    deadline = time.monotonic() + 10.0
-    while len(done) < enough and time.monotonic() < deadline:
-        done += select.select([s for s in sockets if s not in done], [], [], 0.1)[0]
-    return done
 
 
 def test_stopping_with_connections_open_prints_nothing() -> None:
