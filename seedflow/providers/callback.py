@@ -179,7 +179,8 @@ class CallbackReceiver:
             try:
                 sock, _ = await loop.sock_accept(listener)
             except OSError as exc:   # out of descriptors, or a sender gone before its accept
-                await asyncio.sleep(_ACCEPT_RETRY if exc.errno in _EXHAUSTED else 0)
+                # (never a busy loop, whatever the error)
+                await asyncio.sleep(_ACCEPT_RETRY if exc.errno in _EXHAUSTED else 0.01)
                 continue
             if len(self._open) >= self._limits.connections:
                 _turn_away(sock)
