@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,14 +94,7 @@ def rate_limited(scratch: Path, tasks: int, limit: tuple[int, float]) -> RateFig
     """With the simulator enforcing ``limit`` and seedflow pacing to it: the achieved create rate
     against the fastest the limit allows (its first ``count`` at once, then ``count`` a window)."""
     pipeline = apply_pipeline(scratch, tasks, name="rate")
-    creates: list[float] = []
-    lock = threading.Lock()
-
-    def log(line: str) -> None:
-        if line.startswith("POST /api/v1/jobs/createTask 200"):
-            with lock:
-                creates.append(time.monotonic())
-
+    creates, log = _create_times()
     with Simulator(SimConfig(latency=0.2, rate_limit=limit), log=log) as sim:
         rate = f"{limit[0]}/{limit[1]:g}s"
         _apply(pipeline, _env(sim, 100, 0.2, rate=rate))
@@ -254,9 +248,8 @@ def shards_on_one_account(scratch: Path, tasks: int, shards: int, limit: tuple[i
     return ShardFigure(tasks, shards, limit, runs[0], runs[1] if base else None, sizes)
 
 
-def _shard_run(scratch: Path, tasks: int, shards: int, limit: tuple[int, float],
-               code: Path | None) -> ShardRun:
-    pipeline = apply_pipeline(scratch, tasks, name=f"shards-{'before' if code else 'after'}")
+def _create_times() -> tuple[list[float], Callable[[str], None]]:
+    """When each create the simulator accepted arrived, and the log function that records it."""
     creates: list[float] = []
     lock = threading.Lock()
 
@@ -265,6 +258,13 @@ def _shard_run(scratch: Path, tasks: int, shards: int, limit: tuple[int, float],
             with lock:
                 creates.append(time.monotonic())
 
+    return creates, log
+
+
+def _shard_run(scratch: Path, tasks: int, shards: int, limit: tuple[int, float],
+               code: Path | None) -> ShardRun:
+    pipeline = apply_pipeline(scratch, tasks, name=f"shards-{'before' if code else 'after'}")
+    creates, log = _create_times()
     with Simulator(SimConfig(latency=0.2, rate_limit=limit), log=log) as sim:
         env = {**os.environ, **_env(sim, 100, 0.2, rate=f"{limit[0]}/{limit[1]:g}s")}
         if code:

@@ -26,6 +26,18 @@ CANARY_VALUE = "canary-4f1d9c7e-never-print-me"
 
 WritePipeline = Callable[..., Path]
 
+TWO_PHOTOS = """
+    version: 1
+    provider: apikley
+    output_dir: out
+    assets:
+      a:
+        prompt: a photo {{ n }}
+        matrix: {n: [1, 2]}
+        output: "a/{{ n }}.png"
+"""
+"""One asset, two combinations (write_pipeline dedents it)."""
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

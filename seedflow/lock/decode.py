@@ -129,15 +129,9 @@ def lean_entry(line: str, named: Named | None = None) -> LockEntry | None:
     the caller's combination, whose fingerprint and address strings are taken where they equal
     the entry's (one copy of each in memory), and whose request is the entry's where their
     fingerprints are the same (the fingerprint is a digest of the request)."""
-    if len(line) > _NO_LONG_NUMBER or line.count("{") + line.count("[") > MAX_JSON_DEPTH:
-        return None
-    try:
-        lean = _LEAN.decode(line)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    if memoryview(lean.request)[0] != _OPEN_BRACE or (not lean.task_id
-                                                       and lean.state.has_task_id):
-        return None   # the request is not an object, or a task id is missing
+    lean = _fast(line, _LEAN, longest=_NO_LONG_NUMBER)
+    if lean is None or memoryview(lean.request)[0] != _OPEN_BRACE:
+        return None   # read in full: the reference says what is wrong, or that nothing is
     fingerprint, address = lean.fingerprint, lean.address
     request: Mapping[str, Any] | None = None
     if named is not None:
@@ -172,9 +166,12 @@ def check_line(line: str) -> None:
         entry_from_json(decode_line(line))
 
 
-def _fast(line: str, decoder: msgspec.json.Decoder[Any] = _DECODER) -> Any:
+def _fast(line: str, decoder: msgspec.json.Decoder[Any] = _DECODER, *,
+          longest: int = MAX_LOCK_LINE) -> Any:
+    """The line decoded, or None where only the reference can judge it (longer than
+    ``longest``, a task id missing, or anything msgspec refuses)."""
     # Nesting deeper than the limit needs that many brackets: such lines go the reference way.
-    if len(line) > MAX_LOCK_LINE or line.count("{") + line.count("[") > MAX_JSON_DEPTH:
+    if len(line) > longest or line.count("{") + line.count("[") > MAX_JSON_DEPTH:
         return None
     try:
         entry = decoder.decode(line)

@@ -386,17 +386,24 @@ def test_a_brief_is_the_entry_with_its_request_as_read(line: str) -> None:
     assert repr(json.loads(brief.request_json)) == repr(full.request)
 
 
-def test_the_checked_entry_mirrors_lock_entry() -> None:
-    """Lines only checked are checked against CheckedEntry: it must be LockEntry's type (the
-    same fields, required or not, the same defaults, types and constraints)."""
+def _field_twins(twin_type: type) -> list[tuple[str, Any, Any]]:
+    """(name, LockEntry's field, the twin's field) for each field, once the two types are
+    held to have the same fields, each required or not alike, with the same defaults."""
     ours = {f.name: f for f in msgspec.inspect.type_info(LockEntry).fields}
-    theirs = {f.name: f for f in msgspec.inspect.type_info(CheckedEntry).fields}
+    theirs = {f.name: f for f in msgspec.inspect.type_info(twin_type).fields}
     assert ours.keys() == theirs.keys()
     for name, field in ours.items():
         twin = theirs[name]
         assert twin.required == field.required, name
         assert (twin.default, twin.default_factory) == (field.default, field.default_factory) \
             or twin.default == field.default_factory(), name
+    return [(name, field, theirs[name]) for name, field in ours.items()]
+
+
+def test_the_checked_entry_mirrors_lock_entry() -> None:
+    """Lines only checked are checked against CheckedEntry: it must be LockEntry's type (the
+    same fields, required or not, the same defaults, types and constraints)."""
+    for name, field, twin in _field_twins(CheckedEntry):
         if name == "images":   # a Struct of LockedImage's fields
             assert [(f.name, f.type) for f in twin.type.item_type.fields] == [
                 (f.name, f.type) for f in field.type.item_type.fields]
@@ -407,14 +414,7 @@ def test_the_checked_entry_mirrors_lock_entry() -> None:
 def test_the_lean_entry_mirrors_lock_entry() -> None:
     """A plan's own lines are decoded as _LeanEntry: LockEntry's type but its request (kept as
     the text read), images built as LockedImage with the same constraints."""
-    ours = {f.name: f for f in msgspec.inspect.type_info(LockEntry).fields}
-    theirs = {f.name: f for f in msgspec.inspect.type_info(_LeanEntry).fields}
-    assert ours.keys() == theirs.keys()
-    for name, field in ours.items():
-        twin = theirs[name]
-        assert twin.required == field.required, name
-        assert (twin.default, twin.default_factory) == (field.default, field.default_factory) \
-            or twin.default == field.default_factory(), name
+    for name, field, twin in _field_twins(_LeanEntry):
         if name != "request":
             assert twin.type == field.type, name
 

@@ -14,6 +14,7 @@ import posixpath
 from pathlib import Path
 
 import pytest
+from corekit import TWO_PHOTOS as PIPELINE
 from corekit import Run, WritePipeline, combos_of, entry_for, image
 
 from seedflow.lock.decode import LazyRequest, lean_entry
@@ -79,18 +80,6 @@ def test_the_stat_cache_keeps_its_text(tmp_path: Path) -> None:
     cache.path.write_text(lines[0] + "\n" + lines[1].replace(f" {key[0]} ", f" +{key[0]} ")
                           + "\n")
     assert StatCache(cache.path).sha256("a.png", key) is None   # not as seedflow writes it
-
-
-PIPELINE = """
-    version: 1
-    provider: apikley
-    output_dir: out
-    assets:
-      a:
-        prompt: a photo {{ n }}
-        matrix: {n: [1, 2]}
-        output: "a/{{ n }}.png"
-"""
 
 
 def test_json_past_what_orjson_takes_is_written_by_the_standard_encoder(

@@ -12,6 +12,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from corekit import TWO_PHOTOS as PIPELINE
 from corekit import Run, WritePipeline, assert_no_traceback, combos_of, entry_for, image
 
 from seedflow.lock.format import lock_text
@@ -21,17 +22,6 @@ from seedflow.plan.diff import Action, PlanItems
 from seedflow.plan.markdown import render_markdown
 from seedflow.plan.render import plan_json, write_json
 from seedflow.project import load_project
-
-PIPELINE = """
-    version: 1
-    provider: apikley
-    output_dir: out
-    assets:
-      a:
-        prompt: a photo {{ n }}
-        matrix: {n: [1, 2]}
-        output: "a/{{ n }}.png"
-"""
 
 
 def history(n: int, **changes: object) -> LockEntry:
