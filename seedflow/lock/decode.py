@@ -28,6 +28,7 @@ from seedflow.lock.model import (
     Text,
     decode_line,
     entry_from_json,
+    nesting_depth,
 )
 
 # LockEntry's field types and constraints are entry_from_json's rules; unknown keys are ignored
@@ -129,9 +130,10 @@ def lean_entry(line: str, named: Named | None = None) -> LockEntry | None:
     the caller's combination, whose fingerprint and address strings are taken where they equal
     the entry's (one copy of each in memory), and whose request is the entry's where their
     fingerprints are the same (the fingerprint is a digest of the request)."""
-    lean = _fast(line, _LEAN, longest=_NO_LONG_NUMBER)
-    if lean is None or memoryview(lean.request)[0] != _OPEN_BRACE:
+    decoded = _lean(line)
+    if decoded is None:
         return None   # read in full: the reference says what is wrong, or that nothing is
+    lean, text = decoded
     fingerprint, address = lean.fingerprint, lean.address
     request: Mapping[str, Any] | None = None
     if named is not None:
@@ -143,10 +145,34 @@ def lean_entry(line: str, named: Named | None = None) -> LockEntry | None:
     # entries share, as one string each (100,000 entries: 25 MB less)
     return LockEntry(
         fingerprint, address, intern(lean.asset), intern(lean.provider), lean.state,
-        request or LazyRequest(bytes(lean.request)), lean.task_id,
-        submitted and intern(submitted),
+        request or LazyRequest(text), lean.task_id, submitted and intern(submitted),
         completed and intern(completed), lean.result_urls, lean.images, lean.error,
         lean.attempts, lean.unsent)
+
+
+def _lean(line: str) -> tuple[_LeanEntry, bytes] | None:
+    """:func:`_fast` with _LEAN, and its request's text, checked: an object, not nested past
+    the limit. Only the request and ``unsent`` can nest (the other fields are typed), so only
+    they are looked at, not the whole line."""
+    if len(line) > _NO_LONG_NUMBER:
+        return None
+    try:
+        lean = _LEAN.decode(line)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    request = bytes(lean.request)
+    if (not lean.task_id and lean.state.has_task_id) or request[0] != _OPEN_BRACE:
+        return None
+    if _brackets(request) >= MAX_JSON_DEPTH \
+            or (lean.unsent and nesting_depth(lean.unsent) >= MAX_JSON_DEPTH):
+        return None
+    return lean, request
+
+
+def _brackets(text: bytes) -> int:
+    """How many ``{`` and ``[`` ``text`` holds: a value nests at most that deep, and the entry
+    line one level more (quoted ones count too: the reference judges a line that has them)."""
+    return len(text) - len(text.translate(None, b"{["))
 
 
 _NO_LONG_NUMBER = 4_300   # Python's default limit on the digits of a number it converts
@@ -177,7 +203,7 @@ def _fast(line: str, decoder: msgspec.json.Decoder[Any] = _DECODER, *,
         entry = decoder.decode(line)
     except (msgspec.DecodeError, RecursionError):
         return None
-    if entry.state.has_task_id and not entry.task_id:
+    if not entry.task_id and entry.state.has_task_id:
         return None
     return entry
 

@@ -163,7 +163,7 @@ def decode_line(line: str) -> Any:
                                f"seed or a count has at most {MAX_INT_DIGITS})"
                                + _NOT_OURS) from None
     # Nesting needs as many brackets: only a line with that many is walked.
-    if line.count("{") + line.count("[") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
+    if line.count("{") + line.count("[") > MAX_JSON_DEPTH and nesting_depth(value) > MAX_JSON_DEPTH:
         raise EntryFormatError(_TOO_DEEP)
     # Only an escape makes half of a UTF-16 pair: only a line with one is walked.
     if "\\u" in line and _has_surrogate(value):
@@ -189,7 +189,7 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
-def _depth(value: Any) -> int:
+def nesting_depth(value: Any) -> int:
     """How deeply lists and objects nest in a decoded JSON value (without recursion)."""
     deepest = 0
     todo = [(value, 1)]

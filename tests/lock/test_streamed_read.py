@@ -360,6 +360,9 @@ LINES = [e.line() for e in VARIED] + [
     VARIED[0].line().replace('"images":[', '"images":[1,'),
     _request(VARIED[0].line(), '["not an object"]'), _request(VARIED[0].line(), ' "text" '),
     '["not an object"]', "{nope",
+    *(VARIED[0].line().replace('"seed":0', '"seed":' + "[" * n + "]" * n) for n in (66, 67)),
+    *(VARIED[4].line().replace('"unsent":{"seed":4}', '"unsent":{"seed":' + "[" * n + "]" * n + "}")
+      for n in (66, 67)),
 ]
 
 
@@ -437,6 +440,8 @@ def test_lines_a_lean_entry_leaves_to_the_full_reader() -> None:
     assert lean_entry(good) is not None
     for line in (good.replace('"seed":0', '"seed":' + "9" * 4300),           # long number
                  good.replace('"seed":0', '"seed":' + "[" * 70 + "]" * 70),  # deep
+                 VARIED[4].line().replace('"unsent":{"seed":4}', '"unsent":{"n":' + "[" * 70
+                                          + "]" * 70 + "}"),
                  good.replace('"seed":0', '"seed":NaN'), "{nope",
                  _request(good, "[]"), _request(good, "null")):        # not an object
         assert lean_entry(line) is None
