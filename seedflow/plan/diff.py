@@ -197,12 +197,28 @@ def make_plan(combinations: Iterable[Combination], entries: Mapping[str, LockEnt
         checks = Checks(checks)
     items = []
     seen = set()
+    intact = checks.intact
     for combo in combinations:
         seen.add(combo.fingerprint)
-        items.append(_diff(combo, entries.get(combo.fingerprint), checks))
+        entry = entries.get(combo.fingerprint)
+        if entry is not None and entry.state is State.SUCCEEDED \
+                and _in_place(combo.outputs, entry.images, intact):   # the usual case
+            items.append(PlanItem(Action.UNCHANGED, combo, entry))
+        else:
+            items.append(_diff(combo, entry, checks))
     items += [PlanItem(Action.ORPHAN, None, entry) for fp, entry in entries.items()
               if fp not in seen]
     return Plan(PlanItems(tuple(items), unread) if len(unread) else tuple(items))
+
+
+def _in_place(outputs: tuple[str, ...], images: tuple[LockedImage, ...],
+              intact: OutputCheck) -> bool:
+    """Whether each locked image is intact where the spec wants it (an output the lock has
+    no image for is not looked at, as in :func:`_locked`)."""
+    if len(outputs) == 1 == len(images):   # one image a task, unrolled
+        return outputs[0] == images[0].path and intact(outputs[0], images[0])
+    return all(path == image.path and intact(path, image)
+               for path, image in zip(outputs, images, strict=False))
 
 
 def _diff(combo: Combination, entry: LockEntry | None, checks: Checks) -> PlanItem:
