@@ -17,7 +17,6 @@ from seedflow.plan.diff import Action, Move, Plan, PlanItem
 from seedflow.providers import PROVIDERS
 
 if TYPE_CHECKING:
-    from seedflow.lock.model import LockEntry
     from seedflow.project import Project
 
 SYMBOLS = {Action.CREATE: "+", Action.RESUME: "~", Action.RESTORE: "↻",
@@ -192,11 +191,16 @@ def _item_json(show: Callable[[str], str], item: PlanItem) -> dict[str, Any]:
     """One item; ``show`` turns a stored path into what people see (OutputRoot.shower)."""
     combo, entry = item.combination, item.entry
     if combo is not None:   # the same keys, without asking for each whether it is an orphan
+        # the action as the str enum it is (its text; reading .value costs more than the rest)
         data: dict[str, Any] = {
-            "action": item.action.value, "address": combo.address, "asset": combo.asset,
+            "action": item.action, "address": combo.address, "asset": combo.asset,
             "vars": combo.vars, "provider": combo.provider, "request": combo.request,
             "fingerprint": combo.fingerprint, "outputs": [show(path) for path in combo.outputs]}
-        return _item_extras(show, item, entry, data)
+        if entry is not None and entry.task_id:
+            data["task_id"] = entry.task_id
+        if item.note or item.moves:
+            _item_extras(show, item, data)
+        return data
     stored = [i.path for i in entry.images] if entry else ()
     data = {   # an orphan: all it has is its lock entry
         "action": item.action.value,
@@ -208,20 +212,20 @@ def _item_json(show: Callable[[str], str], item: PlanItem) -> dict[str, Any]:
         "fingerprint": entry.fingerprint if entry else None,
         "outputs": [show(path) for path in stored],
     }
-    return _item_extras(show, item, entry, data)
-
-
-def _item_extras(show: Callable[[str], str], item: PlanItem, entry: LockEntry | None,
-                 data: dict[str, Any]) -> dict[str, Any]:
     if entry and entry.task_id:
         data["task_id"] = entry.task_id
+    _item_extras(show, item, data)
+    return data
+
+
+def _item_extras(show: Callable[[str], str], item: PlanItem, data: dict[str, Any]) -> None:
+    """An item's note and moves, where it has them."""
     if item.note:
         data["note"] = item.note
     if item.moves:
         data["moves"] = [{"to": show(m.target), "from": show(m.source) if m.source else None,
                           "url": None if m.source or m.stored else m.image.url,
                           "in_store": m.stored} for m in item.moves]
-    return data
 
 
 def _encoded(data: dict[str, Any]) -> bytes:
