@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from sys import intern
+from types import MappingProxyType
 from typing import Annotated, Any, Protocol
 
 import msgspec
@@ -147,7 +148,7 @@ def lean_entry(line: str, named: Named | None = None) -> LockEntry | None:
         fingerprint, address, intern(lean.asset), intern(lean.provider), lean.state,
         request or LazyRequest(text), lean.task_id, submitted and intern(submitted),
         completed and intern(completed), lean.result_urls, lean.images, lean.error,
-        lean.attempts, lean.unsent)
+        lean.attempts, lean.unsent or _NOTHING_UNSENT)
 
 
 def _lean(line: str) -> tuple[_LeanEntry, bytes] | None:
@@ -175,6 +176,7 @@ def _brackets(text: bytes) -> int:
     return len(text) - len(text.translate(None, b"{["))
 
 
+_NOTHING_UNSENT: Mapping[str, Any] = MappingProxyType({})   # one for every entry without any
 _NO_LONG_NUMBER = 4_300   # Python's default limit on the digits of a number it converts
 _OPEN_BRACE = ord("{")   # msgspec.Raw holds a value without the blanks around it
 
