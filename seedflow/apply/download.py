@@ -111,8 +111,7 @@ def _unwritable(dest: Path, exc: OSError) -> DownloadError:
 async def _download_to(http: httpx.AsyncClient, url: str, shown: str, dest: Path,
                        max_bytes: int, sha256: str | None) -> Downloaded:
     """Stream into a ``.part`` file beside ``dest``, check it, then move it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, part = temp_beside(dest)
+    fd, part = await asyncio.to_thread(_open_part, dest)
     try:
         with os.fdopen(fd, "w+b") as out:
             body = await _stream(http, url, shown, out, max_bytes)
@@ -121,16 +120,28 @@ async def _download_to(http: httpx.AsyncClient, url: str, shown: str, dest: Path
                 raise DownloadError(f"{shown} is not a PNG, JPEG or WebP image; nothing was "
                                     "saved", retryable=False)
             out.flush()
-            await asyncio.to_thread(_check_image, out, media_type, shown)
-            if sha256 is not None and body.sha256 != sha256:
-                raise DownloadRefused(f"{shown} served other bytes than the lock records "
-                                      f"(sha256 {body.sha256[:12]}…, not {sha256[:12]}…); "
-                                      "nothing was saved")
-            await asyncio.to_thread(os.fsync, out.fileno())
+            await asyncio.to_thread(_check_and_sync, out, media_type, shown, body.sha256, sha256)
         await asyncio.to_thread(_move_into_place, part, dest)
     finally:
         part.unlink(missing_ok=True)
     return Downloaded(body.sha256, body.size, media_type)
+
+
+def _open_part(dest: Path) -> tuple[int, Path]:
+    """The ``.part`` file beside ``dest`` (creating a file can take a while on a busy disk: a
+    worker thread's business, not the event loop's)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return temp_beside(dest)
+
+
+def _check_and_sync(out: BinaryIO, media_type: str, shown: str, got: str,
+                    sha256: str | None) -> None:
+    """Check the image (and that it is the bytes ``sha256`` names), then make it durable."""
+    _check_image(out, media_type, shown)
+    if sha256 is not None and got != sha256:
+        raise DownloadRefused(f"{shown} served other bytes than the lock records "
+                              f"(sha256 {got[:12]}…, not {sha256[:12]}…); nothing was saved")
+    os.fsync(out.fileno())
 
 
 async def _stream(http: httpx.AsyncClient, url: str, shown: str, out: BinaryIO,

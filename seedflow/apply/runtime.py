@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -44,6 +45,9 @@ from seedflow.errors import SeedflowError
 from seedflow.providers import PROVIDERS, ProviderSpec
 from seedflow.providers.base import ProviderClient, ProviderLimits, TaskState, parse_rate
 from seedflow.providers.callback import CallbackReceiver
+
+if TYPE_CHECKING:
+    from seedflow.sim import Simulator
 
 SIM_KEY = "simulator-needs-no-key"
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -134,6 +138,14 @@ class Connections:
     sim_url: str | None = None
     callbacks: asyncio.Queue[tuple[str, TaskState]] | None = None
     fetchers: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    _tls: ssl.SSLContext | None = None
+
+    @property
+    def tls(self) -> ssl.SSLContext:
+        """The TLS context every client of this apply shares (loading the CA bundle once)."""
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context()
+        return self._tls
 
     def downloads(self, provider: str) -> httpx.AsyncClient:
         """The client that fetches ``provider``'s result URLs: it connects only to public
@@ -141,7 +153,7 @@ class Connections:
         if provider not in self.fetchers:
             spec = PROVIDERS[provider]
             base = self.sim_url if spec.simulated else spec.base_url()
-            self.fetchers[provider] = download_client(AddressGuard(provider, base))
+            self.fetchers[provider] = download_client(AddressGuard(provider, base), self.tls)
         return self.fetchers[provider]
 
     def rebase(self, provider: str, url: str) -> str:
@@ -164,8 +176,6 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
                        restoring: Iterable[str] = ()) -> AsyncIterator[Connections]:
     """One client per provider that creates or resumes tasks; the embedded simulator is started
     when any of them, or any provider whose images are being restored, is simulated."""
-    from seedflow.sim import SimConfig, Simulator
-
     names = sorted(set(providers))
     check_keys(names, env)
     simulator: Simulator | None = None
@@ -180,6 +190,8 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
         if any(PROVIDERS[p].simulated for p in {*names, *restoring}):
             connections.sim_url = env.get("SEEDFLOW_SIM_URL")
             if not connections.sim_url:
+                from seedflow.sim import SimConfig, Simulator  # only when simulating
+
                 simulator = Simulator(SimConfig(latency=latency))
                 simulator.start()
                 connections.sim_url = simulator.base_url
@@ -187,11 +199,11 @@ async def open_clients(providers: Iterable[str], env: Mapping[str, str] = os.env
             spec = PROVIDERS[name]
             callback = _callback_url(receiver, env) if spec.supports_callbacks else None
             if spec.simulated:
-                client = _client(spec, connections.sim_url or "", SIM_KEY, _sim_limits(latency),
-                                 callback)
+                client = _client(spec, connections.sim_url or "", SIM_KEY, connections.tls,
+                                 _sim_limits(latency), callback)
             else:
                 client = _client(spec, spec.base_url() or "", env[spec.key_env or ""],
-                                 callback_url=callback)
+                                 connections.tls, callback_url=callback)
             connections.clients[name] = client
         yield connections
     finally:
@@ -236,16 +248,17 @@ def _callback_url(receiver: CallbackReceiver | None, env: Mapping[str, str]) -> 
     return env.get("SEEDFLOW_CALLBACK_URL") or receiver.url
 
 
-def _client(spec: ProviderSpec, base_url: str, key: str,
+def _client(spec: ProviderSpec, base_url: str, key: str, tls: ssl.SSLContext,
             limits: ProviderLimits | None = None, callback_url: str | None = None,
             ) -> ProviderClient:
-    http = httpx.AsyncClient(timeout=TIMEOUT, transport=ShardedTransport(CONNECTIONS))
+    http = httpx.AsyncClient(timeout=TIMEOUT, transport=ShardedTransport(CONNECTIONS, tls=tls))
     return spec.connect(http, name=spec.name, base_url=base_url, api_key=key, limits=limits,
                         callback_url=callback_url)
 
 
-def download_client(guard: AddressGuard | None = None) -> httpx.AsyncClient:
+def download_client(guard: AddressGuard | None = None,
+                    tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """Result URLs are fetched without credentials: a URL may point at any host (a CDN), and
-    ``guard`` says which addresses it may connect to."""
+    ``guard`` says which addresses it may connect to (``tls``: a TLS context to share)."""
     return httpx.AsyncClient(timeout=TIMEOUT,
-                             transport=ShardedTransport(CONNECTIONS, guard=guard))
+                             transport=ShardedTransport(CONNECTIONS, guard=guard, tls=tls))

@@ -20,13 +20,15 @@ PER_POOL = 8
 
 
 class ShardedTransport(httpx.AsyncBaseTransport):
-    """``guard``, when given, checks every address a pool connects to (downloads)."""
+    """``guard``, when given, checks every address a pool connects to (downloads); ``tls`` is
+    the TLS context to use (one is made if not given)."""
 
     def __init__(self, connections: int, *, per_pool: int = PER_POOL,
-                 guard: AddressGuard | None = None) -> None:
+                 guard: AddressGuard | None = None, tls: ssl.SSLContext | None = None) -> None:
         pools = max(1, -(-connections // per_pool))
         limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        tls = httpx.create_ssl_context()  # loading the CA bundle takes ~30 ms: once, not per pool
+        # loading the CA bundle takes ~20 ms: once, not per pool (``tls``: shared with others)
+        tls = tls or httpx.create_ssl_context()
         self._pools = [httpx.AsyncHTTPTransport(limits=limits, verify=tls) if guard is None
                        else GuardedTransport(guard, limits=limits, verify=tls)
                        for _ in range(pools)]
