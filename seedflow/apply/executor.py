@@ -1,8 +1,10 @@
 """The executor: carries out a plan's create, resume, restore and relink actions.
 
-Each plan item is carried out by one action function that *returns* how it ended (a
-:class:`~seedflow.apply.progress.Finished`); :meth:`Executor._run_item` reports and tallies that
-result in one place, so every item gets exactly one ``finished`` event.
+Each plan item is carried out by action functions that *return* how it ended (a
+:class:`~seedflow.apply.progress.Finished`); :meth:`Executor._end` reports and tallies that
+result in one place, so every item gets exactly one ``finished`` event. A task that finished
+generating frees its worker's provider slot before its images are downloaded: the worker sends
+the next item's create first (:meth:`Executor._worker`).
 
 Money safety is the order of durable writes (each ``await recorder.record`` returns after an
 fsync), tested step by step in tests/apply/test_executor.py:
@@ -23,11 +25,13 @@ intent, with the reason.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -70,6 +74,9 @@ from seedflow.providers.errors import (
 NOT_SENT = "not sent: apply was stopped before this create"
 Rebase = Callable[[str, str], str]   # (provider, recorded URL) → the URL to download now
 Downloads = httpx.AsyncClient | Callable[[str], httpx.AsyncClient]  # one, or one per provider
+T = TypeVar("T")
+HANDOFF = 0.001
+"""Seconds a thread waits for the GIL at most while the executor runs (_prompt_handoffs)."""
 
 
 class Records(Protocol):
@@ -174,8 +181,9 @@ class Executor:
             queues.setdefault(key, asyncio.Queue()).put_nowait(item)
         workers = [self._worker(queue) for key, queue in queues.items()
                    for _ in range(self._width(key, queue.qsize()))]
-        async with self.wakeups.listening():
-            await asyncio.gather(*workers)
+        with _prompt_handoffs():
+            async with self.wakeups.listening():
+                await asyncio.gather(*workers)
         if self.keeper is not None:
             await self.keeper.finish()
             self.tally.unstored = self.keeper.failed
@@ -189,35 +197,73 @@ class Executor:
         return max(1, min(limit, size))
 
     async def _worker(self, queue: asyncio.Queue[PlanItem]) -> None:
-        while not queue.empty():
-            await self._run_item(queue.get_nowait())
+        """Carry out items one after another: one worker is one of the provider's slots, a
+        task generating there.
 
-    async def _run_item(self, item: PlanItem) -> None:
-        """The one place an item's result is tallied and reported."""
-        self.hooks.started(item)
+        A task that has finished generating frees its slot at once: the worker sends its next
+        item's create first and downloads the finished task's images while the new one
+        generates (downloading is free, and the provider no longer counts the task), then polls
+        the new one; when that create would have to wait (the rate limit), the images are
+        downloaded first. Each step waits for the one before, so the order of the durable
+        writes follows the order of the items.
+        """
+        collecting: tuple[PlanItem, _Collect] | None = None
+        while not queue.empty():
+            item = queue.get_nowait()
+            self.hooks.started(item)
+            if collecting is not None and not self._sends_now(item):
+                await self._download_images(*collecting)   # no reason to keep the images waiting
+                collecting = None
+            sent = await self._guarded(self._send(item))
+            if collecting is not None:
+                await self._download_images(*collecting)
+                collecting = None
+            result = sent if isinstance(sent, Finished) else \
+                await self._guarded(self._carry_out(item, sent))
+            if isinstance(result, _Collect):
+                collecting = item, result
+            else:
+                self._end(item, result)
+        if collecting is not None:
+            await self._download_images(*collecting)
+
+    def _sends_now(self, item: PlanItem) -> bool:
+        """Whether ``item`` is a create that would be sent without waiting."""
+        combo = item.combination
+        return (item.action == Action.CREATE and combo is not None and not self.stopping
+                and combo.provider not in self.refused
+                and self.limiters[combo.provider].ready())
+
+    async def _download_images(self, item: PlanItem, finished: _Collect) -> None:
+        self._end(item, await self._guarded(self._collect(finished.combo, finished.entry,
+                                                          finished.urls)))
+
+    async def _guarded(self, step: Awaitable[T]) -> T | Finished:
+        """``step``'s result, or the item's end if the journal could not be written."""
         try:
-            result = await self._carry_out(item)
+            return await step
         except OSError as exc:   # the journal could not be written (a full disk, say)
-            result = failed(f"cannot record progress in the lockfile ({_reason(exc)}); apply "
-                            "stopped sending creates. What was recorded is safe: free room, "
-                            "then run apply again")
             self.stop()
+            return failed(f"cannot record progress in the lockfile ({_reason(exc)}); apply "
+                          "stopped sending creates. What was recorded is safe: free room, "
+                          "then run apply again")
+
+    def _end(self, item: PlanItem, result: Finished) -> None:
+        """The one place an item's result is tallied and reported."""
         self.tally.add(item.address, result)
         self.hooks.finished(item, result)
 
-    async def _carry_out(self, item: PlanItem) -> Finished:
-        combo, entry = item.combination, item.entry
-        assert combo is not None
-        if item.action == Action.CREATE:
-            return await self._create(combo, entry)
-        assert entry is not None
-        if item.action == Action.RESUME:
-            return await self._resume(combo, entry)
-        return await self._relocate(combo, entry, item.moves)
+    async def _send(self, item: PlanItem) -> LockEntry | Finished | None:
+        """A create item's first create request: its submitted entry, or how the item ended;
+        None for any other action (nothing to send)."""
+        if item.action != Action.CREATE:
+            return None
+        assert item.combination is not None
+        return await self._send_create(item.combination, item.entry)
 
-    # -- create ------------------------------------------------------------------------------
-
-    async def _create(self, combo: Combination, previous: LockEntry | None) -> Finished:
+    async def _send_create(self, combo: Combination, previous: LockEntry | None
+                           ) -> LockEntry | Finished:
+        """The first create for ``combo`` (``previous``: what the lock held)."""
         if previous is not None and previous.state is State.UNCERTAIN:
             if not self.settings.retry_uncertain:
                 return uncertain(previous.error or "an earlier create may have reached the "
@@ -226,18 +272,50 @@ class Executor:
                                 "unknown (--retry-uncertain): if the provider got it, this pays "
                                 "twice")
         attempts = previous.attempts + 1 if previous is not None else 1
+        return await self._submit(combo, attempts, previous)
+
+    async def _carry_out(self, item: PlanItem, sent: LockEntry | None) -> Finished | _Collect:
+        """The rest of an item once its create (if any) was sent: a finished task's images
+        still to download, or how the item ended."""
+        combo, entry = item.combination, item.entry
+        assert combo is not None
+        if item.action == Action.CREATE:
+            assert sent is not None
+            return await self._generate(combo, sent)
+        assert entry is not None
+        if item.action == Action.RESUME:
+            return await self._resume(combo, entry)
+        return await self._relocate(combo, entry, item.moves)
+
+    # -- create ------------------------------------------------------------------------------
+
+    async def _create(self, combo: Combination, previous: LockEntry | None) -> Finished:
+        """Create, poll and download, one after another (a restore that must pay again)."""
+        sent = await self._send_create(combo, previous)
+        if isinstance(sent, Finished):
+            return sent
+        generated = await self._generate(combo, sent)
+        if isinstance(generated, Finished):
+            return generated
+        return await self._collect(combo, generated.entry, generated.urls)
+
+    async def _generate(self, combo: Combination, entry: LockEntry) -> Finished | _Collect:
+        """Poll the task ``entry`` records until it ends; a failed generation is recorded and
+        created again, a new paid task, up to ``generation_retries`` times."""
         for generation in range(self.settings.generation_retries + 1):
-            entry = await self._submit(combo, attempts + generation, previous)
-            if isinstance(entry, Finished):
-                return entry
+            if generation:
+                sent = await self._submit(combo, entry.attempts + 1, entry)
+                if isinstance(sent, Finished):
+                    return sent
+                entry = sent
             state = await self._poll(combo, entry)
             if isinstance(state, Finished):
                 return state
             if state.status == TaskStatus.SUCCEEDED:
-                return await self._collect(combo, entry, state.image_urls)
+                return _Collect(combo, entry, state.image_urls)
             reason = _failure_text(state)
-            previous = entry.evolve(state=State.FAILED, error=reason, completed_at=now_iso())
-            await self.recorder.record(previous)
+            entry = entry.evolve(state=State.FAILED, error=reason, completed_at=now_iso())
+            await self.recorder.record(entry)
             if generation < self.settings.generation_retries:
                 self.hooks.retrying(combo.address, f"generation failed ({reason}); trying "
                                     "again (a new paid task)")
@@ -333,16 +411,22 @@ class Executor:
         since = time.time()
         polls = errors = 0
         running = 0.0   # age at the last poll that saw the task unfinished
+        asked = 0.0     # age when the last poll was sent
         unreadable = f"cannot read task {entry.task_id}: {{}}; it stays recorded, run apply " \
                      "again to resume it"
         while True:
-            # a task that is not scouting also wakes when the scouts learn the expected time
-            learnt = None if scout is not None or schedule.learnt.is_set() else schedule.learnt
-            await self.wakeups.pause(entry.task_id, schedule.delay(
-                polls, time.monotonic() - started, scout=scout), early=learnt)
+            # a wait also ends when the schedule learns the expected time, to wait for that
+            learnt = None if schedule.learnt.is_set() else schedule.learnt
+            wait = schedule.delay(polls, time.monotonic() - started, scout=scout,
+                                  last_look=asked)
+            due = time.monotonic() + wait
+            news = await self.wakeups.pause(entry.task_id, wait, early=learnt)
             if self.stopping:
                 return stopped(f"task {entry.task_id} is recorded as submitted; the next "
                                "apply resumes it at no cost")
+            if learnt is not None and learnt.is_set() and not news and time.monotonic() < due:
+                continue   # woken to wait for what is now known, not to look
+            asked = time.monotonic() - started
             try:
                 state = await client.fetch(entry.task_id)
             except RetryLater as exc:
@@ -382,13 +466,13 @@ class Executor:
                                f"(SEEDFLOW_TASK_MAX_AGE is {self.settings.task_max_age:g}s); "
                                "it stays recorded as submitted, the next apply resumes it")
 
-    async def _resume(self, combo: Combination, entry: LockEntry) -> Finished:
-        """A task submitted earlier: poll it, download what it made."""
+    async def _resume(self, combo: Combination, entry: LockEntry) -> Finished | _Collect:
+        """A task submitted earlier: poll it; what it made is downloaded next."""
         state = await self._poll(combo, entry, fresh=False)
         if isinstance(state, Finished):
             return state
         if state.status == TaskStatus.SUCCEEDED:
-            return await self._collect(combo, entry, state.image_urls)
+            return _Collect(combo, entry, state.image_urls)
         reason = _failure_text(state)
         await self.recorder.record(entry.evolve(state=State.FAILED, error=reason,
                                                 completed_at=now_iso()))
@@ -517,11 +601,38 @@ class Executor:
 
 
 @dataclass(frozen=True)
+class _Collect:
+    """A task that finished generating: its images, still to be downloaded (free work)."""
+
+    combo: Combination
+    entry: LockEntry
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _Unfetched(Finished):
     """A download that failed for good; ``retryable`` False means it never can succeed (an
     expired URL), which a restore answers differently from a passing fault."""
 
     retryable: bool = False
+
+
+@contextmanager
+def _prompt_handoffs(seconds: float = HANDOFF) -> Iterator[None]:
+    """Let a thread that waits for the GIL have it within ``seconds`` (CPython's switch
+    interval, 5 ms by default) while the block runs, then restore the interval.
+
+    The journal's writes run in a worker thread, and every create waits for its intent's fsync;
+    when a wave of tasks finishes at once, the event loop's thread is busy with their polls,
+    creates and downloads, and would keep the GIL from that thread (and from the download's
+    file work) for up to a whole interval after each fsync.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, seconds))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def _failure_text(state: TaskState) -> str:

@@ -57,6 +57,17 @@ class RateLimiter:
                     return ticket
                 await asyncio.sleep(max(0.0, self._starts[0][0] + window + self.MARGIN - now))
 
+    def ready(self) -> bool:
+        """Whether a start would be let go now, without waiting."""
+        now = time.monotonic()
+        if now < self._not_before:
+            return False
+        if self.rate is None:
+            return True
+        count, window = self.rate
+        recent = sum(1 for start in self._starts if start[0] > now - window - self.MARGIN)
+        return recent < count and not self._lock.locked()
+
     async def send(self, ticket: Ticket, request: Awaitable[T]) -> T:
         """Await the request; from its answer (or failure) on, the start counts from then."""
         try:
@@ -139,7 +150,9 @@ class PollSchedule:
     ``PROBE``, or the provider's ``first`` hint if sooner) and then each time a fixed fraction
     of their age has passed, their looks interleaved, so the first success is seen soon after
     it happens whatever the generation time. The other tasks wait until the scouts learn
-    something (:attr:`learnt` wakes them), or ``maximum`` if they never do.
+    something, or ``maximum`` if they never do. :attr:`learnt` wakes every waiting task, the
+    other scouts too, to wait again for the expected time: a task that has not been looked at
+    since reaching it is looked at then, or at once if it is older.
     """
 
     SCOUTS = 3
@@ -171,11 +184,15 @@ class PollSchedule:
     def dismiss(self, number: int) -> None:
         self._scouts.discard(number)
 
-    def delay(self, polls_done: int, age: float, *, scout: int | None = None) -> float:
+    def delay(self, polls_done: int, age: float, *, scout: int | None = None,
+              last_look: float = 0.0) -> float:
         """Seconds until the next look at a task polled ``polls_done`` times, ``age`` seconds
-        after it was created (``scout``: its number, from :meth:`enlist`)."""
+        after it was created, that was last looked at ``last_look`` seconds after it was
+        created (0: never; ``scout``: its number, from :meth:`enlist`)."""
         expected = self.expected()
-        if expected is not None and age < expected:
+        if expected is not None and last_look < expected:
+            # not looked at since it reached the expected time: look then (now, if that passed,
+            # as for a task that waited while the scouts learnt it)
             return max(self.SHORTEST, expected - age)
         if expected is not None:
             step = self.STEP * age

@@ -66,24 +66,26 @@ class Wakeups:
         await _first(seconds, self._stop, early)
 
     async def pause(self, task_id: str, seconds: float,
-                    early: asyncio.Event | None = None) -> None:
-        """Sleep until the next poll, or until a callback says the task has news (or
-        ``early`` is set: the poll schedule learnt something)."""
+                    early: asyncio.Event | None = None) -> bool:
+        """Sleep until the next poll, or until a callback says the task has news or a stop
+        comes (True: the wait was ended by either), or ``early`` is set (the poll schedule
+        learnt something)."""
         if self.stopped:
-            return
+            return True
         if self.callbacks is None:
             await self.sleep(seconds, early)
-            return
+            return self.stopped
         self._polled.add(task_id)
         # news came while the poll was in flight, or before the task's first poll
         news = task_id in self._woken or task_id in self._early
         self._woken.discard(task_id)
         self._early.pop(task_id, None)
         if news:
-            return
+            return True
         event = self._waiting[task_id] = asyncio.Event()
         try:
             await _first(seconds, event, early)
+            return event.is_set()
         finally:
             self._waiting.pop(task_id, None)
             self._woken.discard(task_id)

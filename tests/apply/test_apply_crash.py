@@ -55,17 +55,19 @@ def plan_summary(seedflow: Run, project: Project) -> dict[str, int]:
     return summary
 
 
-# failpoint, provider, images per task, creates made before the kill, plan after the kill
+# failpoint, provider, images per task, creates made before the kill, plan after the kill.
+# The one worker sends a create as soon as the task before it has finished generating, then
+# downloads that task's images: create 1, poll 1, create 2, download 1, poll 2, create 3, ...
 CRASHES = [
-    pytest.param("before-intent:3", "sim", 1, 2, {"unchanged": 2, "create": 4},
+    pytest.param("before-intent:3", "sim", 1, 2, {"unchanged": 1, "resume": 1, "create": 4},
                  id="before-intent"),
     pytest.param("after-submitted:3", "apikley", 1, 3,
-                 {"unchanged": 2, "resume": 1, "create": 3}, id="after-submitted"),
-    pytest.param("mid-download:3", "modellix", 2, 2, {"unchanged": 1, "resume": 1, "create": 4},
+                 {"unchanged": 1, "resume": 2, "create": 3}, id="after-submitted"),
+    pytest.param("mid-download:3", "modellix", 2, 3, {"unchanged": 1, "resume": 2, "create": 3},
                  id="mid-download"),
-    pytest.param("after-image:4", "sim:modellix", 2, 2,
-                 {"unchanged": 1, "resume": 1, "create": 4}, id="after-image-partial-task"),
-    pytest.param("after-image:2", "apikley", 1, 2, {"unchanged": 1, "resume": 1, "create": 4},
+    pytest.param("after-image:4", "sim:modellix", 2, 3,
+                 {"unchanged": 1, "resume": 2, "create": 3}, id="after-image-partial-task"),
+    pytest.param("after-image:2", "apikley", 1, 3, {"unchanged": 1, "resume": 2, "create": 3},
                  id="after-image"),
     pytest.param("mid-compaction:1", "apikley", 1, 6, {"unchanged": 6}, id="mid-compaction"),
 ]

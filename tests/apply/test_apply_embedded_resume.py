@@ -27,8 +27,9 @@ from seedflow.sim import Simulator
 from seedflow.sim.wire import ID_MAX, MARK
 
 WIDTH = 3
-"""Workers per provider (--concurrency): each creates, polls and downloads one item at a time,
-so an apply stopped once three tasks are submitted has exactly three in flight and no create
+"""Workers per provider (--concurrency): each has one task generating at a time (a finished
+task's images are downloaded after the worker's next create is sent), so an apply stopped once
+three tasks are submitted, none of them finished, has exactly three in flight and no create
 outstanding."""
 
 PROVIDERS = [pytest.param("sim", id="sim"), pytest.param("sim:modellix", id="sim-modellix")]

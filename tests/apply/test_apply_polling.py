@@ -9,13 +9,16 @@ timeout; one that learns from the scouts' first successes finishes in a second o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from applykit import Project, Run
 
 from seedflow.apply.pacing import PollSchedule
-from seedflow.sim import Simulator
+from seedflow.sim import SimConfig, Simulator
 
 HINT = {"SEEDFLOW_POLL_INTERVAL": "60", "SEEDFLOW_POLL_MAX": "60"}
 
@@ -75,3 +78,88 @@ def test_a_provider_that_reports_no_time_is_still_polled_sparingly(
     assert sim.counters.creates == len(addresses)
     assert sim.counters.polls <= 3 * len(addresses)
     project.assert_intact(addresses)
+
+
+class Requests:
+    """What a simulator was asked, in order: ("create", ""), ("poll", task id) or
+    ("download", task id)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        method, target = line.split()[:2]
+        url = urlsplit(target)
+        if method == "POST":
+            found = ("create", "")
+        elif url.path.startswith("/files/"):
+            found = ("download", url.path.split("/")[2])
+        else:
+            found = ("poll", parse_qs(url.query)["taskId"][0])
+        with self._lock:
+            self.seen.append(found)
+
+    def kinds(self) -> list[str]:
+        """The kinds in order, repeated polls of one task counted once."""
+        kinds = [kind for kind, _ in self.seen]
+        return [k for i, k in enumerate(kinds) if i == 0 or not k == kinds[i - 1] == "poll"]
+
+
+@pytest.fixture
+def logged() -> Iterator[Callable[..., tuple[Simulator, Requests]]]:
+    """A simulator whose requests are kept in order."""
+    started: list[Simulator] = []
+
+    def start(**config: float) -> tuple[Simulator, Requests]:
+        requests = Requests()
+        simulator = Simulator(SimConfig(**config), log=requests)
+        simulator.start()
+        started.append(simulator)
+        return simulator, requests
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.mark.timeout(45)
+def test_a_finished_task_frees_its_slot_before_its_images_are_downloaded(
+        logged: Callable[..., tuple[Simulator, Requests]], env: Callable[..., object],
+        project: Project, seedflow: Run) -> None:
+    """One slot: the next create goes out as soon as a poll sees the task before it done; that
+    task's image is downloaded while the new one generates."""
+    sim, requests = logged(latency=0.1)
+    env(sim, SEEDFLOW_CONCURRENCY="1", **HINT)
+    addresses = project.write(things=("mug",), seeds=(1, 2, 3))
+
+    result = seedflow("apply", str(project.pipeline), "--yes")
+
+    assert result.code == 0, result.text
+    assert requests.kinds() == ["create", "poll", "create", "download", "poll", "create",
+                                "download", "poll", "download"]
+    polled = list(dict.fromkeys(task for kind, task in requests.seen if kind == "poll"))
+    assert [task for kind, task in requests.seen if kind == "download"] == polled
+    assert sim.counters.creates == len(addresses)
+    project.assert_intact(addresses)
+
+
+@pytest.mark.timeout(45)
+def test_tasks_that_waited_for_the_scouts_are_each_polled_once(
+        logged: Callable[..., tuple[Simulator, Requests]], env: Callable[..., object],
+        project: Project, seedflow: Run) -> None:
+    """The scouts' first success wakes the tasks that waited for it, each of which is then
+    looked at when it is due by what was learnt, not at once: the creates are paced 4 per
+    0.1 s, so the second four are still generating when the first scout learns."""
+    # the first scout's first look (PollSchedule.PROBE) finds its task just done
+    sim, requests = logged(latency=PollSchedule.PROBE)
+    env(sim, SEEDFLOW_CONCURRENCY="16", SEEDFLOW_APIKLEY_RATE="4/0.1s", **HINT)
+    addresses = project.write(things=("mug", "lamp", "vase", "cup"), seeds=(1, 2, 3, 4))
+
+    result = seedflow("apply", str(project.pipeline), "--yes")
+
+    assert result.code == 0, result.text
+    assert sim.counters.creates == len(addresses) == 16
+    polls = Counter(task for kind, task in requests.seen if kind == "poll")
+    assert len(polls) == len(addresses)
+    assert sum(1 for count in polls.values() if count > 1) <= PollSchedule.SCOUTS, polls

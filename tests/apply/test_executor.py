@@ -161,6 +161,45 @@ def test_create_makes_intent_durable_before_sending_and_the_task_id_before_polli
     assert (tmp_path / "out/c1-2.png").read_bytes() == png()
 
 
+def test_a_finished_task_frees_its_slot_before_its_images_are_downloaded(
+        tmp_path: Path) -> None:
+    """One worker (concurrency 1): once a task has finished generating, the next create is
+    sent (intent first, as always), then the finished task's images are downloaded and
+    recorded while the new task generates, then the new task is polled."""
+    log: list[tuple[Any, ...]] = []
+    hooks = Hooks()
+    items = [PlanItem(Action.CREATE, combination(n), None) for n in (1, 2)]
+    tally = run(tmp_path, items, FakeClient(log, ["t1", "t2"]), RecordingRecorder(log), hooks)
+
+    assert log == [
+        ("record", State.UNCERTAIN, None, 0), ("submit",), ("record", State.SUBMITTED, "t1", 0),
+        ("fetch", "t1"),
+        ("record", State.UNCERTAIN, None, 0), ("submit",), ("record", State.SUBMITTED, "t2", 0),
+        ("record", State.SUCCEEDED, "t1", 1),          # t1's image, while t2 generates
+        ("fetch", "t2"),
+        ("record", State.SUCCEEDED, "t2", 1),
+    ]
+    assert tally.done == ["c[n=1]", "c[n=2]"] and tally.creates == 2
+    assert [address for address, _ in hooks.ends] == ["c[n=1]", "c[n=2]"]
+
+
+def test_images_are_downloaded_first_when_the_next_create_must_wait(tmp_path: Path) -> None:
+    """The provider's rate lets one create through per window: the finished task's images are
+    not kept waiting for the next one."""
+    log: list[tuple[Any, ...]] = []
+    items = [PlanItem(Action.CREATE, combination(n), None) for n in (1, 2)]
+    paced = Settings(poll_first=0.001, poll_max=0.01, retry_base=0.001,
+                     rates={"fake": (1, 0.1)})
+    run(tmp_path, items, FakeClient(log, ["t1", "t2"]), RecordingRecorder(log), Hooks(),
+        settings=paced)
+
+    assert writes(log)[:6] == [
+        ("record", State.UNCERTAIN, None, 0), ("submit",), ("record", State.SUBMITTED, "t1", 0),
+        ("record", State.SUCCEEDED, "t1", 1),
+        ("record", State.UNCERTAIN, None, 0), ("submit",),
+    ]
+
+
 def test_an_answer_that_created_nothing_drops_the_intent_before_trying_again(
         tmp_path: Path) -> None:
     log: list[tuple[Any, ...]] = []

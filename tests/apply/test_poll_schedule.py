@@ -5,9 +5,11 @@ test_apply_polling.py and test_apply_shard_rate.py."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from seedflow.apply.pacing import PollSchedule, RateShare, apportion, shared_rate
+from seedflow.apply.pacing import PollSchedule, RateLimiter, RateShare, apportion, shared_rate
 from seedflow.apply.runtime import rate_share, settings_from_env
 
 
@@ -37,8 +39,21 @@ def test_the_reported_time_sets_the_first_look_and_ends_scouting() -> None:
     assert schedule.enlist() is None
     assert schedule.delay(0, 0.0) == 0.5
     assert schedule.delay(0, 0.3) == pytest.approx(0.2)
-    assert schedule.delay(1, 0.6) == pytest.approx(0.6 * PollSchedule.STEP)
-    assert schedule.delay(9, 1000.0) == 30.0   # never less often than the maximum
+    # looked at once it was due and still running: again after a fraction of its age
+    assert schedule.delay(1, 0.6, last_look=0.5) == pytest.approx(0.6 * PollSchedule.STEP)
+    assert schedule.delay(9, 1000.0, last_look=990.0) == 30.0   # never less often than this
+
+
+def test_a_task_not_looked_at_since_it_was_due_is_looked_at_now() -> None:
+    """What the scouts learn wakes the tasks waiting for it: one that was never looked at (it
+    waited for the scouts) or was last looked at before the expected time (a scout that saw it
+    running) is looked at once, not after a fraction of its age, and one still younger than
+    the expected time waits for it."""
+    schedule = PollSchedule(first=3.0, maximum=30.0)
+    schedule.finished(0.5, running=0.45, done=0.52)
+    assert schedule.delay(0, 0.51) == PollSchedule.SHORTEST
+    assert schedule.delay(4, 0.53, scout=1, last_look=0.47) == PollSchedule.SHORTEST
+    assert schedule.delay(0, 0.48) == pytest.approx(0.02)
 
 
 def test_the_median_is_not_moved_by_a_few_absurd_reports() -> None:
@@ -74,6 +89,18 @@ def test_without_reports_a_first_look_that_saw_it_done_still_teaches_something()
     schedule = PollSchedule(first=3.0, maximum=30.0)
     schedule.finished(None, running=0.0, done=0.25)
     assert schedule.learnt.is_set() and schedule.expected() == 0.125
+
+
+def test_the_limiter_says_whether_a_create_would_wait() -> None:
+    """What lets a worker send its next create before downloading: would it be let go now?"""
+    async def scenario() -> list[bool]:
+        free, paced = RateLimiter(None), RateLimiter((1, 60.0))
+        before = [free.ready(), paced.ready()]
+        await paced.wait()        # the window's one start
+        free.push_back(60.0)      # a provider's Retry-After
+        return [*before, free.ready(), paced.ready()]
+
+    assert asyncio.run(scenario()) == [True, True, False, False]
 
 
 def test_shards_of_one_account_split_its_rate_exactly() -> None:
