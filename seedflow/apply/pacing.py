@@ -193,8 +193,8 @@ class PollSchedule:
         if expected is not None and last_look < expected:
             # not looked at since it reached the expected time: look then (now, if that passed,
             # as for a task that waited while the scouts learnt it)
-            return max(self.SHORTEST, expected - age)
-        if expected is not None:
+            step = expected - age
+        elif expected is not None:
             step = self.STEP * age
         elif scout is not None and polls_done == 0:
             # the scouts' looks interleave: together they look SCOUTS times as often

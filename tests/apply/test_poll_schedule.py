@@ -44,6 +44,16 @@ def test_the_reported_time_sets_the_first_look_and_ends_scouting() -> None:
     assert schedule.delay(9, 1000.0, last_look=990.0) == 30.0   # never less often than this
 
 
+def test_a_long_expected_time_still_looks_every_maximum() -> None:
+    """Tasks expected to take longer than the longest interval are looked at at least that
+    often until they are due (``SEEDFLOW_POLL_MAX`` bounds every wait)."""
+    schedule = PollSchedule(first=3.0, maximum=30.0)
+    schedule.finished(100.0, running=95.0, done=105.0)
+    assert schedule.expected() == 100.0
+    assert schedule.delay(0, 0.0) == 30.0
+    assert schedule.delay(1, 90.0, last_look=90.0) == pytest.approx(10.0)
+
+
 def test_a_task_not_looked_at_since_it_was_due_is_looked_at_now() -> None:
     """What the scouts learn wakes the tasks waiting for it: one that was never looked at (it
     waited for the scouts) or was last looked at before the expected time (a scout that saw it
