@@ -111,7 +111,7 @@ def _unwritable(dest: Path, exc: OSError) -> DownloadError:
 async def _download_to(http: httpx.AsyncClient, url: str, shown: str, dest: Path,
                        max_bytes: int, sha256: str | None) -> Downloaded:
     """Stream into a ``.part`` file beside ``dest``, check it, then move it into place."""
-    fd, part = await asyncio.to_thread(_open_part, dest)
+    fd, part = await _opened_part(dest)
     try:
         with os.fdopen(fd, "w+b") as out:
             body = await _stream(http, url, shown, out, max_bytes)
@@ -127,11 +127,28 @@ async def _download_to(http: httpx.AsyncClient, url: str, shown: str, dest: Path
     return Downloaded(body.sha256, body.size, media_type)
 
 
+async def _opened_part(dest: Path) -> tuple[int, Path]:
+    """The ``.part`` file beside ``dest``, made in a worker thread (creating a file can take a
+    while on a busy disk). Cancelled meanwhile, the file is closed and removed once made."""
+    opening = asyncio.ensure_future(asyncio.to_thread(_open_part, dest))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(_discard_part)
+        raise
+
+
 def _open_part(dest: Path) -> tuple[int, Path]:
-    """The ``.part`` file beside ``dest`` (creating a file can take a while on a busy disk: a
-    worker thread's business, not the event loop's)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     return temp_beside(dest)
+
+
+def _discard_part(opening: asyncio.Future[tuple[int, Path]]) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    fd, part = opening.result()
+    os.close(fd)
+    part.unlink(missing_ok=True)
 
 
 def _check_and_sync(out: BinaryIO, media_type: str, shown: str, got: str,

@@ -5,11 +5,16 @@ are swept."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import pytest
+
+from seedflow.apply import download
 from seedflow.apply.files import OutputFiles
 from seedflow.atomic import orphaned, temp_beside
 from seedflow.outputs import OutputRoot
@@ -48,3 +53,34 @@ def test_the_sweep_leaves_another_live_apply_s_download(tmp_path: Path) -> None:
     files.target("out/shots/mug.png")
 
     assert theirs.exists() and not leftover.exists()
+
+
+def test_a_download_cancelled_while_its_part_file_is_made_leaves_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``.part`` file is made in a worker thread: a download cancelled meanwhile (a stop, a
+    deadline) closes and removes it once it is made, not when the process ends."""
+    gate = threading.Event()
+    make = download._open_part
+    monkeypatch.setattr(download, "_open_part", lambda dest: (gate.wait(5), make(dest))[1])
+    folder = tmp_path / "out"
+
+    async def scenario() -> None:
+        opening = asyncio.ensure_future(download._opened_part(folder / "mug.png"))
+        await asyncio.sleep(0.05)
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        gate.set()
+        for _ in range(500):   # until the thread has made the file and it was discarded
+            await asyncio.sleep(0.01)
+            if folder.exists() and not list(folder.iterdir()) and _open_fds() == before:
+                return
+
+    before = _open_fds()
+    asyncio.run(scenario())
+    assert folder.exists() and list(folder.iterdir()) == []
+    assert _open_fds() == before
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
