@@ -8,6 +8,8 @@ docs/security.md ("Limits") lists where each is enforced and the test that holds
 
 from __future__ import annotations
 
+import re
+
 # -- pipeline files (seedflow.pipeline.load, seedflow.pipeline.yamlpos) ----------------------
 
 MAX_PIPELINE_BYTES = 5 * 2**20
@@ -61,3 +63,12 @@ MAX_LOCK_LINE = 2**20
 MAX_JSON_DEPTH = MAX_YAML_DEPTH + 4
 """Deepest nesting of a lock entry's JSON (its request is a pipeline's values, plus the
 entry's own levels)."""
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds half of a UTF-16 pair (U+D800 to U+DFFF): what a ``\\ud800``
+    escape decodes to in YAML or JSON, which is not a character and cannot be encoded."""
+    return _SURROGATE.search(text) is not None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")

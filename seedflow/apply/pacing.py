@@ -49,9 +49,7 @@ class RateLimiter:
                 if now < self._not_before:
                     await asyncio.sleep(self._not_before - now)
                     continue
-                while self._starts and self._starts[0][0] <= now - window - self.MARGIN:
-                    self._starts.popleft()
-                if len(self._starts) < count:
+                if self._in_window(now, window) < count:
                     ticket[0] = now
                     self._starts.append(ticket)
                     return ticket
@@ -65,8 +63,13 @@ class RateLimiter:
         if self.rate is None:
             return True
         count, window = self.rate
-        recent = sum(1 for start in self._starts if start[0] > now - window - self.MARGIN)
-        return recent < count and not self._lock.locked()
+        return not self._lock.locked() and self._in_window(now, window) < count
+
+    def _in_window(self, now: float, window: float) -> int:
+        """How many starts still count at ``now`` (the older ones are forgotten)."""
+        while self._starts and self._starts[0][0] <= now - window - self.MARGIN:
+            self._starts.popleft()
+        return len(self._starts)
 
     async def send(self, ticket: Ticket, request: Awaitable[T]) -> T:
         """Await the request; from its answer (or failure) on, the start counts from then."""

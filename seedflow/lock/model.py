@@ -10,14 +10,13 @@ merges of two branches that each add entries rarely conflict (the merge driver h
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
 
-from seedflow.limits import MAX_INT_DIGITS, MAX_JSON_DEPTH, MAX_LOCK_LINE
+from seedflow.limits import MAX_INT_DIGITS, MAX_JSON_DEPTH, MAX_LOCK_LINE, has_lone_surrogate
 
 FORMAT_VERSION = 1
 HEADER_KEY = "seedflow_lock"
@@ -176,12 +175,9 @@ _NOT_OURS = ": seedflow did not write this line; restore the lockfile from git"
 _TOO_DEEP = f"its JSON nests more than {MAX_JSON_DEPTH} levels deep{_NOT_OURS}"
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
+        return has_lone_surrogate(value)
     if isinstance(value, dict):
         return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
     if isinstance(value, list):

@@ -41,6 +41,7 @@ from seedflow.limits import (
     RENDER_SECONDS,
     UNDEFINED_SEARCH_SECONDS,
     UNDEFINED_SEARCHES,
+    has_lone_surrogate,
 )
 
 _ADDRESS = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
@@ -352,9 +353,6 @@ def _refuse_compile_time_values(ast: nodes.Template) -> None:
             raise TemplateProblem("`{% autoescape %}` takes true or false, not an expression")
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _checked(text: str) -> str:
     if len(text) > MAX_TEXT:
         raise TemplateProblem(f"the template renders {len(text):,} characters; at most "
@@ -362,7 +360,7 @@ def _checked(text: str) -> str:
     if _ADDRESS.search(text):
         raise TemplateProblem("the template prints a Python object (its text holds a memory "
                               "address, which changes every run); print a value instead")
-    if _SURROGATE.search(text):
+    if has_lone_surrogate(text):
         raise TemplateProblem("the template renders half of a UTF-16 pair (U+D800 to U+DFFF), "
                               "which is not a character and cannot be sent; print the "
                               "character itself")

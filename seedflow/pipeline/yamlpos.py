@@ -9,7 +9,6 @@ merged one, as YAML's merge key defines.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,13 @@ from typing import Any
 import yaml
 
 from seedflow.errors import Location, SpecError
-from seedflow.limits import MAX_INT, MAX_INT_DIGITS, MAX_YAML_DEPTH, MAX_YAML_NODES
+from seedflow.limits import (
+    MAX_INT,
+    MAX_INT_DIGITS,
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    has_lone_surrogate,
+)
 from seedflow.pipeline.syntax import reader_error, syntax_error
 
 PathKey = tuple[str | int, ...]
@@ -28,7 +33,6 @@ _INT = "tag:yaml.org,2002:int"
 _MERGE = "tag:yaml.org,2002:merge"
 _VALUE = "tag:yaml.org,2002:value"
 _STR = "tag:yaml.org,2002:str"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _Pair = tuple[Any, yaml.Node, yaml.Node]   # (key, its node, the value's node)
 
 
@@ -160,7 +164,7 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        if _SURROGATE.search(node.value):   # "\ud800" escapes to text no file or request holds
+        if has_lone_surrogate(node.value):   # "\ud800" escapes to text no file or request holds
             raise SpecError(self.positions.at(path), "a \\ud800 to \\udfff escape is half of a "
                             "UTF-16 pair, not a character; write the character itself, or "
                             "escape it whole with eight hex digits (\\U0001F600 is 😀)")
